@@ -1,0 +1,368 @@
+// Package cache is appcred's in-memory token cache: O(1) keyed hits that never
+// wait on I/O, one fetch per key however many callers miss at once, refresh
+// ahead of expiry in the background, and an optional per-key [Store] behind it.
+//
+// The caller builds a canonical key with [AppendKey], tries [Cache.Lookup] (the
+// hit path: no allocation, no lock held across I/O) and on a miss calls
+// [Cache.Fetch] with a [FetchFunc] that asks the authority:
+//
+//	var buf [256]byte
+//	key := cache.AppendKey(buf[:0], parts)
+//	if tok, ok := c.Lookup(key); ok {
+//		return tok, nil
+//	}
+//	return c.Fetch(ctx, string(key), fetch)
+//
+// A token is usable while now < ExpiresOn − ExpirySkew (30 s by default).
+// The first Lookup at or after a token's RefreshOn starts one background
+// refresh for that key (using the FetchFunc that produced the token) and still
+// returns the cached token; a failed refresh is retried with jittered
+// exponential backoff by a later Lookup, while the old token is served until it
+// is no longer usable. Nothing runs for tokens nobody asks for: expired entries
+// are evicted when looked up and by a sweep of a shard when it is written to.
+package cache
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// ErrClosed is returned by Fetch after Close.
+var ErrClosed = errors.New("cache: closed")
+
+// Defaults for Options fields left zero.
+const (
+	DefaultExpirySkew   = 30 * time.Second
+	DefaultFetchTimeout = 30 * time.Second
+	DefaultRetryBase    = time.Second
+	DefaultRetryMax     = time.Minute
+)
+
+const (
+	numShards  = 64 // power of two
+	sweepEvery = time.Minute
+)
+
+// Options configure a Cache. The zero value is ready to use.
+type Options struct {
+	// Now returns the current time; time.Now when nil (tests inject a clock).
+	Now func() time.Time
+	// Logger receives store errors and refresh failures (never token text).
+	// Nothing is logged when nil.
+	Logger *slog.Logger
+	// Store, when set, is consulted on a miss (inside the flight) before the
+	// FetchFunc, and receives every fetched or refreshed token.
+	Store Store
+	// ExpirySkew: a token is served while now < ExpiresOn-ExpirySkew.
+	// Zero means DefaultExpirySkew; negative means no skew.
+	ExpirySkew time.Duration
+	// FetchTimeout bounds one shared fetch or background refresh.
+	// Zero means DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// RetryBase and RetryMax shape the backoff between failed background
+	// refreshes: RetryBase·2ⁿ capped at RetryMax, jittered down by up to half.
+	// Zero means DefaultRetryBase / DefaultRetryMax.
+	RetryBase, RetryMax time.Duration
+}
+
+// Cache is a concurrent token cache. Create one with New and Close it when done.
+type Cache struct {
+	shards [numShards]shard
+	seed   maphash.Seed
+	now    func() time.Time
+	log    *slog.Logger
+	store  Store
+	skew   time.Duration
+	opt    Options
+
+	ctx    context.Context // cancelled by Close; parent of background work
+	cancel context.CancelFunc
+	mu     sync.Mutex // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup
+
+	flights singleflight.Group
+	stats   counters
+}
+
+// shard is one lock and map; padded so neighbouring shards' locks and
+// counters do not share a cache line.
+type shard struct {
+	mu        sync.RWMutex
+	m         map[string]*entry
+	lastSweep time.Time
+	hits      atomic.Uint64
+	misses    atomic.Uint64
+	_         [64]byte
+}
+
+// entry is one cached token. tok never changes after the entry is published;
+// a refresh publishes a new entry.
+type entry struct {
+	tok      Token
+	fetch    FetchFunc    // produced tok; used to refresh it (may be nil)
+	retryAt  atomic.Int64 // unix ns before which no refresh may start (backoff)
+	state    atomic.Uint32
+	failures uint32 // consecutive refresh failures; owned by the refresher
+}
+
+// entry.state bits.
+const (
+	refreshing uint32 = 1 << iota // a background refresh is running
+	removed                       // deleted by Remove/Clear: never re-insert
+)
+
+// New returns an empty cache configured by o.
+func New(o Options) *Cache {
+	c := &Cache{seed: maphash.MakeSeed(), now: o.Now, log: o.Logger, store: o.Store, opt: o}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	switch c.skew = o.ExpirySkew; {
+	case c.skew == 0:
+		c.skew = DefaultExpirySkew
+	case c.skew < 0:
+		c.skew = 0
+	}
+	if c.opt.FetchTimeout <= 0 {
+		c.opt.FetchTimeout = DefaultFetchTimeout
+	}
+	if c.opt.RetryBase <= 0 {
+		c.opt.RetryBase = DefaultRetryBase
+	}
+	if c.opt.RetryMax <= 0 {
+		c.opt.RetryMax = DefaultRetryMax
+	}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*entry)
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+func (c *Cache) shard(key []byte) *shard {
+	return &c.shards[maphash.Bytes(c.seed, key)&(numShards-1)]
+}
+
+func (c *Cache) shardString(key string) *shard {
+	return &c.shards[maphash.String(c.seed, key)&(numShards-1)]
+}
+
+// usable reports whether t may still be handed out at now.
+func (c *Cache) usable(t *Token, now time.Time) bool {
+	return now.Before(t.ExpiresOn.Add(-c.skew))
+}
+
+// Lookup returns the cached token for key, or false on a miss (absent or no
+// longer usable; an expired entry is evicted). It does not allocate and holds
+// a shard's read lock only for the map access. At or past the token's
+// RefreshOn it starts one background refresh for the key and still returns
+// the cached token.
+func (c *Cache) Lookup(key []byte) (*Token, bool) {
+	s := c.shard(key)
+	s.mu.RLock()
+	e := s.m[string(key)]
+	s.mu.RUnlock()
+	if e == nil {
+		s.misses.Add(1)
+		return nil, false
+	}
+	now := c.now()
+	if !c.usable(&e.tok, now) {
+		s.evict(string(key), e)
+		s.misses.Add(1)
+		return nil, false
+	}
+	if !now.Before(e.tok.RefreshOn) {
+		c.refreshAhead(key, e, now)
+	}
+	s.hits.Add(1)
+	return &e.tok, true
+}
+
+// peek is Lookup without statistics or refresh, for the miss path.
+func (c *Cache) peek(key string) (*Token, bool) {
+	s := c.shardString(key)
+	s.mu.RLock()
+	e := s.m[key]
+	s.mu.RUnlock()
+	if e == nil || !c.usable(&e.tok, c.now()) {
+		return nil, false
+	}
+	return &e.tok, true
+}
+
+// evict deletes key if it still maps to e.
+func (s *shard) evict(key string, e *entry) {
+	s.mu.Lock()
+	if s.m[key] == e {
+		delete(s.m, key)
+	}
+	s.mu.Unlock()
+}
+
+// insert publishes t under key (replacing any entry) and returns the new
+// entry. Writing to a shard sweeps it of expired entries now and then.
+func (c *Cache) insert(key string, t Token, fetch FetchFunc) *entry {
+	e := &entry{tok: t, fetch: fetch}
+	if e.tok.TokenType == "Bearer" {
+		e.tok.TokenType = "Bearer" // share the constant instead of a decoded copy
+	}
+	now := c.now()
+	s := c.shardString(key)
+	s.mu.Lock()
+	s.m[key] = e
+	if now.Sub(s.lastSweep) >= sweepEvery {
+		s.lastSweep = now
+		for k, old := range s.m {
+			if !c.usable(&old.tok, now) {
+				delete(s.m, k)
+			}
+		}
+	}
+	s.mu.Unlock()
+	return e
+}
+
+// replace publishes t under key in place of old, unless old was removed or
+// another entry has been published meanwhile. It reports whether it did.
+func (c *Cache) replace(key string, old *entry, t Token) (*entry, bool) {
+	s := c.shardString(key)
+	e := &entry{tok: t, fetch: old.fetch}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.m[key]; (ok && cur != old) || old.state.Load()&removed != 0 {
+		return nil, false
+	}
+	s.m[key] = e
+	return e, true
+}
+
+// Put validates t (filling a zero RefreshOn), publishes a copy under key with
+// fetch as its refresher (nil: never refreshed), writes it to the Store, and
+// returns the published token.
+func (c *Cache) Put(ctx context.Context, key string, t *Token, fetch FetchFunc) (*Token, error) {
+	v, err := c.prepare(t)
+	if err != nil {
+		return nil, err
+	}
+	e := c.insert(key, v, fetch)
+	c.persist(ctx, key, &e.tok)
+	return &e.tok, nil
+}
+
+// RemovePrefix removes every entry whose key starts with prefix (see
+// [ClientPrefix]) from memory and from the Store, and returns how many.
+func (c *Cache) RemovePrefix(ctx context.Context, prefix string) int {
+	return c.RemoveFunc(ctx, func(key string) bool { return strings.HasPrefix(key, prefix) })
+}
+
+// Clear removes every entry from memory and from the Store.
+func (c *Cache) Clear(ctx context.Context) int {
+	return c.RemoveFunc(ctx, func(string) bool { return true })
+}
+
+// RemoveFunc removes the entries whose key satisfies match from memory and
+// deletes those keys from the Store (errors are logged), returning how many it
+// removed. Refreshes running for them are discarded. Keys that are only in the
+// Store are not visited; a Fetch still in flight may add its key back.
+func (c *Cache) RemoveFunc(ctx context.Context, match func(key string) bool) int {
+	var keys []string
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for k, e := range s.m {
+			if match(k) {
+				e.state.Or(removed)
+				delete(s.m, k)
+				keys = append(keys, k)
+			}
+		}
+		s.mu.Unlock()
+	}
+	if c.store != nil {
+		for _, k := range keys {
+			if err := c.store.Delete(ctx, k); err != nil {
+				c.log.WarnContext(ctx, "cache: store delete failed", "key", k, "err", err)
+			}
+		}
+	}
+	return len(keys)
+}
+
+// Len returns the number of entries held, including expired ones not yet
+// evicted.
+func (c *Cache) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// Close stops background refreshes and shared fetches in flight (their
+// contexts are cancelled) and waits for them to return. Afterwards Lookup
+// still serves cached tokens but starts no refresh, and Fetch returns
+// ErrClosed. Close is idempotent.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// begin registers one unit of background work, or reports false after Close.
+func (c *Cache) begin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+// Stats are cumulative counters of a Cache.
+type Stats struct {
+	Hits            uint64 // Lookups that returned a token
+	Misses          uint64 // Lookups that did not
+	Fetches         uint64 // FetchFunc calls for misses and bypasses (not refreshes)
+	StoreHits       uint64 // misses answered by the Store
+	Refreshes       uint64 // background refreshes started
+	RefreshFailures uint64 // background refreshes that failed
+}
+
+type counters struct {
+	fetches, storeHits, refreshes, refreshFailures atomic.Uint64
+}
+
+// Stats returns the counters so far.
+func (c *Cache) Stats() Stats {
+	st := Stats{
+		Fetches:         c.stats.fetches.Load(),
+		StoreHits:       c.stats.storeHits.Load(),
+		Refreshes:       c.stats.refreshes.Load(),
+		RefreshFailures: c.stats.refreshFailures.Load(),
+	}
+	for i := range c.shards {
+		st.Hits += c.shards[i].hits.Load()
+		st.Misses += c.shards[i].misses.Load()
+	}
+	return st
+}

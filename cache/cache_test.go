@@ -1,0 +1,470 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestColdHerdFetchesOnce(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Now: clk.Now})
+	defer c.Close()
+	release := make(chan struct{})
+	f := &counter{next: func(context.Context, int) (*Token, error) {
+		<-release
+		return tokenAt("secret-1", clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	k := key("api://a/.default")
+	const callers = 1000
+	var started, done sync.WaitGroup
+	started.Add(callers)
+	done.Add(callers)
+	got := make([]*Token, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		go func() {
+			defer done.Done()
+			started.Done()
+			if tok, ok := c.Lookup(k); ok {
+				got[i] = tok
+				return
+			}
+			got[i], errs[i] = c.Fetch(context.Background(), string(k), f.fetch)
+		}()
+	}
+	started.Wait()
+	close(release)
+	done.Wait()
+	if n := f.calls(); n != 1 {
+		t.Fatalf("fetch called %d times for %d cold callers, want 1", n, callers)
+	}
+	for i := range callers {
+		if errs[i] != nil || got[i] != got[0] || got[i].AccessToken != "secret-1" {
+			t.Fatalf("caller %d got (%v, %v), want the shared token", i, got[i], errs[i])
+		}
+	}
+}
+
+func TestHitDoesNotWaitForOtherKeysFetch(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	kA, kB, kC := key("a"), key("b"), key("c")
+	if _, err := c.Put(ctx, string(kA), tokenAt("tok-a", time.Now(), time.Hour, 50*time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	held := &counter{started: make(chan struct{}, 1), next: func(context.Context, int) (*Token, error) {
+		<-release
+		return tokenAt("tok-b", time.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	bDone := make(chan error)
+	go func() {
+		_, err := c.Fetch(ctx, string(kB), held.fetch)
+		bDone <- err
+	}()
+	<-held.started // B's fetch is now held open
+
+	if tok := mustLookup(t, c, kA); tok.AccessToken != "tok-a" {
+		t.Fatalf("hit returned %v", tok)
+	}
+	other := &counter{next: func(context.Context, int) (*Token, error) {
+		return tokenAt("tok-c", time.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	if tok, err := c.Fetch(ctx, string(kC), other.fetch); err != nil || tok.AccessToken != "tok-c" {
+		t.Fatalf("fetch of another key while B is held: %v, %v", tok, err)
+	}
+	close(release)
+	if err := <-bDone; err != nil {
+		t.Fatal(err)
+	}
+	if tok := mustLookup(t, c, kB); tok.AccessToken != "tok-b" {
+		t.Fatalf("B = %v", tok)
+	}
+}
+
+func TestRefreshAheadServesCachedWhileOneRefreshRuns(t *testing.T) {
+	clk := newClock()
+	store := newMemStore()
+	c := New(Options{Now: clk.Now, Store: store})
+	defer c.Close()
+	k := key("api://r/.default")
+	release := make(chan struct{})
+	f := &counter{started: make(chan struct{}, 10), next: func(ctx context.Context, n int) (*Token, error) {
+		<-release
+		return tokenAt(fmt.Sprintf("tok-%d", n+1), clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	old, err := c.Put(context.Background(), string(k), tokenAt("tok-1", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-store.puts
+
+	clk.Advance(51 * time.Minute) // past RefreshOn, well before expiry
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if tok, ok := c.Lookup(k); !ok || tok != old {
+					t.Errorf("Lookup during refresh = %v, %v; want the cached token", tok, ok)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-f.started
+	if n := f.calls(); n != 1 {
+		t.Fatalf("%d refreshes started, want 1", n)
+	}
+	if st := c.Stats(); st.Refreshes != 1 || st.Hits != 1000 {
+		t.Fatalf("stats %+v, want 1 refresh and 1000 hits", st)
+	}
+	close(release)
+	if got := <-store.puts; got != string(k) { // the refresh persisted its token
+		t.Fatalf("store put %q", got)
+	}
+	if tok := mustLookup(t, c, k); tok.AccessToken != "tok-2" {
+		t.Fatalf("after refresh Lookup = %v, want tok-2", tok)
+	}
+	if n := f.calls(); n != 1 {
+		t.Fatalf("fetch called %d times, want 1", n)
+	}
+}
+
+func TestRefreshFailureKeepsServingAndRetries(t *testing.T) {
+	clk := newClock()
+	store := newMemStore()
+	logs := newLogSink()
+	c := New(Options{Now: clk.Now, Store: store, Logger: slogLogger(logs), RetryBase: time.Second, RetryMax: 4 * time.Second})
+	defer c.Close()
+	k := key("api://f/.default")
+	f := &counter{next: func(ctx context.Context, n int) (*Token, error) {
+		if n <= 2 {
+			return nil, errors.New("authority unavailable")
+		}
+		return tokenAt("tok-new", clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	old, _ := c.Put(context.Background(), string(k), tokenAt("tok-old-secret", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	<-store.puts
+
+	clk.Advance(51 * time.Minute)
+	for round := 1; round <= 2; round++ {
+		if tok := mustLookup(t, c, k); tok != old { // starts refresh attempt `round`
+			t.Fatalf("round %d: Lookup = %v, want the old token", round, tok)
+		}
+		line := <-logs.ch
+		if !strings.Contains(line, "refresh failed") || strings.Contains(line, "tok-old-secret") {
+			t.Fatalf("log line %q", line)
+		}
+		// Backing off: more Lookups serve the old token and start nothing.
+		for range 10 {
+			if tok := mustLookup(t, c, k); tok != old {
+				t.Fatalf("Lookup while backing off = %v", tok)
+			}
+		}
+		if n := f.calls(); n != round {
+			t.Fatalf("round %d: fetch called %d times during backoff", round, n)
+		}
+		clk.Advance(4 * time.Second) // RetryMax: the backoff is over
+	}
+	mustLookup(t, c, k) // third attempt succeeds
+	<-store.puts
+	if tok := mustLookup(t, c, k); tok.AccessToken != "tok-new" {
+		t.Fatalf("after successful retry Lookup = %v", tok)
+	}
+	if st := c.Stats(); st.Refreshes != 3 || st.RefreshFailures != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestFailedRefreshServesUntilExpiry(t *testing.T) {
+	clk := newClock()
+	logs := newLogSink()
+	c := New(Options{Now: clk.Now, Logger: slogLogger(logs)})
+	defer c.Close()
+	k := key("x")
+	f := &counter{next: func(context.Context, int) (*Token, error) { return nil, errors.New("down") }}
+	c.Put(context.Background(), string(k), tokenAt("tok", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	clk.Advance(51 * time.Minute)
+	mustLookup(t, c, k)
+	<-logs.ch
+	clk.Advance(9*time.Minute - DefaultExpirySkew - time.Nanosecond) // last usable instant
+	mustLookup(t, c, k)
+	clk.Advance(time.Nanosecond)
+	if tok, ok := c.Lookup(k); ok {
+		t.Fatalf("Lookup within the expiry skew returned %v", tok)
+	}
+	if n := c.Len(); n != 0 {
+		t.Fatalf("expired entry not evicted: Len = %d", n)
+	}
+}
+
+func TestSweepEvictsExpiredEntriesOnWrite(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Now: clk.Now})
+	defer c.Close()
+	ctx := context.Background()
+	for i := range 500 {
+		c.Put(ctx, fmt.Sprint("old", i), tokenAt("t", clk.Now(), 10*time.Minute, 5*time.Minute), nil)
+	}
+	clk.Advance(time.Hour)
+	// Writing to every shard sweeps it; nobody looks the old keys up.
+	for i := 0; c.Len() != i; i++ {
+		if i == 100000 {
+			t.Fatalf("sweep did not evict expired entries: Len = %d", c.Len())
+		}
+		c.Put(ctx, fmt.Sprint("new", i), tokenAt("t", clk.Now(), time.Hour, 50*time.Minute), nil)
+	}
+}
+
+func TestCloseStopsRefreshInFlight(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Now: clk.Now})
+	k := key("close")
+	ended := make(chan error, 1)
+	f := &counter{started: make(chan struct{}, 1), next: func(ctx context.Context, _ int) (*Token, error) {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return nil, ctx.Err()
+	}}
+	old, _ := c.Put(context.Background(), string(k), tokenAt("tok", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	clk.Advance(51 * time.Minute)
+	mustLookup(t, c, k)
+	<-f.started
+	c.Close() // returns only once the refresh has stopped
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("refresh ended with %v", err)
+		}
+	default:
+		t.Fatal("Close returned while the refresh was still running")
+	}
+	if tok := mustLookup(t, c, k); tok != old { // still served, no new refresh
+		t.Fatalf("Lookup after Close = %v", tok)
+	}
+	if n := f.calls(); n != 1 {
+		t.Fatalf("refresh started after Close: %d calls", n)
+	}
+	if _, err := c.Fetch(context.Background(), "other", f.fetch); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Fetch after Close: %v", err)
+	}
+	c.Close() // idempotent
+}
+
+func TestCallerCancelDoesNotCancelSharedFetch(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	k := string(key("cancel"))
+	release := make(chan struct{})
+	var flightErr error
+	f := &counter{started: make(chan struct{}, 1), next: func(ctx context.Context, _ int) (*Token, error) {
+		<-release
+		flightErr = ctx.Err()
+		return tokenAt("tok", time.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error)
+	go func() { _, err := c.Fetch(ctx, k, f.fetch); first <- err }()
+	<-f.started
+	second := make(chan *Token)
+	go func() { tok, _ := c.Fetch(context.Background(), k, f.fetch); second <- tok }()
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller got %v", err)
+	}
+	close(release)
+	if tok := <-second; tok == nil || tok.AccessToken != "tok" {
+		t.Fatalf("other caller got %v", tok)
+	}
+	if flightErr != nil {
+		t.Fatalf("shared fetch saw %v", flightErr)
+	}
+	if n := f.calls(); n != 1 {
+		t.Fatalf("fetch called %d times", n)
+	}
+}
+
+func TestStoreBehindMemory(t *testing.T) {
+	store := newMemStore()
+	logs := newLogSink()
+	c := New(Options{Store: store, Logger: slogLogger(logs)})
+	defer c.Close()
+	ctx := context.Background()
+	k := string(key("stored"))
+	store.m[k] = *tokenAt("from-store", time.Now(), time.Hour, 50*time.Minute)
+	f := &counter{next: func(context.Context, int) (*Token, error) {
+		return tokenAt("from-authority", time.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	if tok, err := c.Fetch(ctx, k, f.fetch); err != nil || tok.AccessToken != "from-store" || f.calls() != 0 {
+		t.Fatalf("Fetch = %v, %v after %d fetches; want the stored token", tok, err, f.calls())
+	}
+	if st := c.Stats(); st.StoreHits != 1 || st.Fetches != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// An expired stored token is ignored; the fetched one is written back.
+	k2 := string(key("stale"))
+	store.m[k2] = *tokenAt("stale", time.Now().Add(-2*time.Hour), time.Hour, 50*time.Minute)
+	if tok, err := c.Fetch(ctx, k2, f.fetch); err != nil || tok.AccessToken != "from-authority" {
+		t.Fatalf("Fetch = %v, %v", tok, err)
+	}
+	if <-store.puts != k2 || store.m[k2].AccessToken != "from-authority" {
+		t.Fatal("fetched token not written to the store")
+	}
+	// A failing store is logged (without token text) and not fatal.
+	store.mu.Lock()
+	store.getErr = errors.New("store offline")
+	store.mu.Unlock()
+	if tok, err := c.Fetch(ctx, string(key("third")), f.fetch); err != nil || tok.AccessToken != "from-authority" {
+		t.Fatalf("Fetch with failing store = %v, %v", tok, err)
+	}
+	if line := <-logs.ch; !strings.Contains(line, "store offline") || strings.Contains(line, "from-") {
+		t.Fatalf("log line %q", line)
+	}
+}
+
+func TestBypassSkipsCacheAndReplaces(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	k := key("claims")
+	c.Put(ctx, string(k), tokenAt("cached", time.Now(), time.Hour, 50*time.Minute), nil)
+	f := &counter{next: func(context.Context, int) (*Token, error) {
+		return tokenAt("fresh", time.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	if tok, err := c.Bypass(ctx, string(k), f.fetch); err != nil || tok.AccessToken != "fresh" {
+		t.Fatalf("Bypass = %v, %v", tok, err)
+	}
+	if tok := mustLookup(t, c, k); tok.AccessToken != "fresh" {
+		t.Fatalf("Lookup after Bypass = %v", tok)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	clk := newClock()
+	store := newMemStore()
+	c := New(Options{Now: clk.Now, Store: store})
+	defer c.Close()
+	ctx := context.Background()
+	parts := func(client, tenant string) KeyParts {
+		return KeyParts{ClientID: client, Host: "h", Tenant: tenant, Scopes: []string{"s"}}
+	}
+	keys := map[string]string{
+		"c1/t1": string(AppendKey(nil, parts("C1", "t1"))),
+		"c1/t2": string(AppendKey(nil, parts("c1", "T2"))),
+		"c2/t1": string(AppendKey(nil, parts("c2", "t1"))),
+		"c10":   string(AppendKey(nil, parts("c10", "t1"))),
+	}
+	release := make(chan struct{})
+	f := &counter{started: make(chan struct{}, 1), next: func(context.Context, int) (*Token, error) {
+		<-release
+		return tokenAt("refreshed", clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	for _, k := range keys {
+		c.Put(ctx, k, tokenAt("tok", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+		<-store.puts
+	}
+	clk.Advance(51 * time.Minute)
+	mustLookup(t, c, []byte(keys["c1/t2"])) // a refresh is now in flight for c1/t2
+	<-f.started
+
+	if n := c.RemovePrefix(ctx, ClientPrefix("c1", "h", "t1")); n != 1 {
+		t.Fatalf("RemovePrefix(c1/h/t1) removed %d", n)
+	}
+	if n := c.RemovePrefix(ctx, ClientPrefix("C1", "", "")); n != 1 {
+		t.Fatalf("RemovePrefix(c1) removed %d", n)
+	}
+	close(release)
+	c.Close() // wait for the refresh: it must not bring c1/t2 back
+	for name, k := range keys {
+		_, inMem := c.Lookup([]byte(k))
+		want := strings.HasPrefix(name, "c2") || name == "c10"
+		if inMem != want || store.has(k) != want {
+			t.Errorf("%s: in memory %v, in store %v; want %v", name, inMem, store.has(k), want)
+		}
+	}
+	if n := c.Clear(ctx); n != 2 || c.Len() != 0 {
+		t.Fatalf("Clear removed %d, Len %d", n, c.Len())
+	}
+}
+
+func TestRejectsUnusableTokens(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	for name, tok := range map[string]*Token{
+		"nil":          nil,
+		"empty access": {ExpiresOn: time.Now().Add(time.Hour)},
+		"no expiry":    {AccessToken: "x"},
+	} {
+		f := func(context.Context) (*Token, error) { return tok, nil }
+		if got, err := c.Fetch(ctx, name, f); err == nil {
+			t.Errorf("%s: Fetch = %v, want an error", name, got)
+		}
+		if _, err := c.Put(ctx, name, tok, nil); err == nil {
+			t.Errorf("%s: Put accepted it", name)
+		}
+	}
+	if c.Len() != 0 {
+		t.Fatalf("cached a bad token: Len %d", c.Len())
+	}
+	// A token that is already within the skew is returned but not cached.
+	short := func(context.Context) (*Token, error) {
+		return &Token{AccessToken: "x", ExpiresOn: time.Now().Add(time.Second)}, nil
+	}
+	if tok, err := c.Fetch(ctx, "short", short); err != nil || tok.AccessToken != "x" || c.Len() != 0 {
+		t.Fatalf("short-lived: %v, %v, Len %d", tok, err, c.Len())
+	}
+}
+
+func TestFetchFillsRefreshOn(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Now: clk.Now})
+	defer c.Close()
+	f := func(context.Context) (*Token, error) {
+		return &Token{AccessToken: "x", ExpiresOn: clk.Now().Add(time.Hour)}, nil
+	}
+	tok, err := c.Fetch(context.Background(), "k", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := clk.Now().Add(55 * time.Minute); !tok.RefreshOn.Equal(want) {
+		t.Fatalf("RefreshOn = %v, want %v", tok.RefreshOn, want)
+	}
+}
+
+func TestLookupDoesNotAllocate(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	parts := KeyParts{ClientID: "client", Host: "login.example", Tenant: "t", Scopes: []string{"b", "A"}}
+	c.Put(context.Background(), string(AppendKey(nil, parts)), tokenAt("tok", time.Now(), time.Hour, 50*time.Minute), nil)
+	allocs := testing.AllocsPerRun(100, func() {
+		var buf [256]byte
+		if _, ok := c.Lookup(AppendKey(buf[:0], parts)); !ok {
+			t.Fatal("miss")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("AppendKey+Lookup allocates %v times", allocs)
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	c := New(Options{RetryBase: time.Second, RetryMax: 8 * time.Second})
+	defer c.Close()
+	for n, max := range map[uint32]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 40: 8 * time.Second} {
+		for range 100 {
+			if d := c.backoff(n); d < max/2 || d > max {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, max/2, max)
+			}
+		}
+	}
+}

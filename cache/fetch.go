@@ -1,0 +1,178 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// Fetch returns the token for key, calling fetch when neither memory nor the
+// Store has a usable one. Concurrent calls for one key share a single flight
+// (one fetch); different keys run in parallel, and Lookups never wait for it.
+//
+// The flight runs on a context detached from the caller's: it keeps ctx's
+// values, is bounded by Options.FetchTimeout and is cancelled by Close. When
+// ctx ends first, this caller returns ctx's error at once while the flight
+// goes on for the others and still fills the cache.
+func (c *Cache) Fetch(ctx context.Context, key string, fetch FetchFunc) (*Token, error) {
+	if fetch == nil {
+		return nil, errors.New("cache: Fetch needs a FetchFunc")
+	}
+	ch := c.flights.DoChan(key, func() (any, error) { return c.fly(ctx, key, fetch) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Token), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// fly runs the shared flight for key on a detached, bounded context.
+func (c *Cache) fly(callerCtx context.Context, key string, fetch FetchFunc) (*Token, error) {
+	if !c.begin() {
+		return nil, ErrClosed
+	}
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.opt.FetchTimeout)
+	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)()
+	return c.fill(ctx, key, fetch)
+}
+
+// fill is the body of a flight: memory (filled by a flight that just ended),
+// then the Store, then fetch.
+func (c *Cache) fill(ctx context.Context, key string, fetch FetchFunc) (*Token, error) {
+	if t, ok := c.peek(key); ok {
+		return t, nil
+	}
+	if c.store != nil {
+		t, err := c.store.Get(ctx, key)
+		switch {
+		case err != nil:
+			c.log.WarnContext(ctx, "cache: store get failed", "key", key, "err", err)
+		case t != nil && c.usable(t, c.now()):
+			if v, err := c.prepare(t); err == nil {
+				c.stats.storeHits.Add(1)
+				return &c.insert(key, v, fetch).tok, nil
+			}
+		}
+	}
+	return c.fetchAndPut(ctx, key, fetch)
+}
+
+// Bypass calls fetch on ctx without consulting memory or the Store, and
+// publishes the result under key (memory and Store), replacing what was there.
+// It is for requests that must not be answered from the cache, such as a
+// claims challenge. Bypass calls are not coalesced.
+func (c *Cache) Bypass(ctx context.Context, key string, fetch FetchFunc) (*Token, error) {
+	if fetch == nil {
+		return nil, errors.New("cache: Bypass needs a FetchFunc")
+	}
+	return c.fetchAndPut(ctx, key, fetch)
+}
+
+func (c *Cache) fetchAndPut(ctx context.Context, key string, fetch FetchFunc) (*Token, error) {
+	c.stats.fetches.Add(1)
+	t, err := fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.prepare(t)
+	if err != nil {
+		return nil, err
+	}
+	if !c.usable(&v, c.now()) {
+		return &v, nil // too short-lived to cache; the caller may still use it
+	}
+	e := c.insert(key, v, fetch)
+	c.persist(ctx, key, &e.tok)
+	return &e.tok, nil
+}
+
+// prepare checks a token from a FetchFunc or Store and returns a copy with
+// RefreshOn filled in when it was zero.
+func (c *Cache) prepare(t *Token) (Token, error) {
+	switch {
+	case t == nil:
+		return Token{}, errors.New("cache: fetch returned no token")
+	case t.AccessToken == "":
+		return Token{}, errors.New("cache: token has an empty access token")
+	case t.ExpiresOn.IsZero():
+		return Token{}, errors.New("cache: token has no expiry")
+	}
+	v := *t
+	if v.RefreshOn.IsZero() {
+		v.RefreshOn = ComputeRefreshOn(c.now(), v.ExpiresOn, 0)
+	}
+	return v, nil
+}
+
+// persist writes t to the Store, logging failure.
+func (c *Cache) persist(ctx context.Context, key string, t *Token) {
+	if c.store == nil {
+		return
+	}
+	if err := c.store.Put(ctx, key, t); err != nil {
+		c.log.WarnContext(ctx, "cache: store put failed", "key", key, "err", err)
+	}
+}
+
+// refreshAhead starts a background refresh of e unless one is running, the
+// entry cannot be refreshed, or a failed refresh is still backing off.
+func (c *Cache) refreshAhead(key []byte, e *entry, now time.Time) {
+	if e.fetch == nil || e.state.Load() != 0 || now.UnixNano() < e.retryAt.Load() {
+		return
+	}
+	if !e.state.CompareAndSwap(0, refreshing) {
+		return
+	}
+	if !c.begin() {
+		e.state.And(^refreshing)
+		return
+	}
+	c.stats.refreshes.Add(1)
+	go c.refresh(string(key), e)
+}
+
+// refresh fetches a replacement for e. On failure it schedules the next
+// attempt (taken by a later Lookup) and e keeps being served.
+func (c *Cache) refresh(key string, e *entry) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, c.opt.FetchTimeout)
+	defer cancel()
+	t, err := e.fetch(ctx)
+	var v Token
+	if err == nil {
+		v, err = c.prepare(t)
+	}
+	if err != nil {
+		e.failures++
+		wait := c.backoff(e.failures)
+		e.retryAt.Store(c.now().Add(wait).UnixNano())
+		c.stats.refreshFailures.Add(1)
+		e.state.And(^refreshing)
+		c.log.WarnContext(ctx, "cache: background refresh failed",
+			"key", key, "failures", e.failures, "retry_in", wait, "err", err)
+		return
+	}
+	if ne, ok := c.replace(key, e, v); ok {
+		c.persist(ctx, key, &ne.tok)
+	}
+	e.state.And(^refreshing)
+}
+
+// backoff returns the wait after n consecutive failures: RetryBase·2ⁿ⁻¹
+// capped at RetryMax, minus up to half of it at random.
+func (c *Cache) backoff(n uint32) time.Duration {
+	d := c.opt.RetryMax
+	if n <= 30 {
+		if b := c.opt.RetryBase << (n - 1); b > 0 && b < d {
+			d = b
+		}
+	}
+	return d - rand.N(d/2+1)
+}

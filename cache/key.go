@@ -1,0 +1,222 @@
+package cache
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Kind says which grant produced a token; it is part of the key.
+type Kind uint8
+
+const (
+	// KindApp is an app-only token (client credentials).
+	KindApp Kind = iota
+	// KindOBO is a token obtained on behalf of a user (jwt-bearer grant).
+	KindOBO
+)
+
+// String returns "app" or "obo".
+func (k Kind) String() string {
+	switch k {
+	case KindApp:
+		return "app"
+	case KindOBO:
+		return "obo"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// KeyParts are the fields of a canonical cache key.
+type KeyParts struct {
+	ClientID string   // application (client) id; compared case-insensitively
+	Host     string   // authority host, e.g. login.microsoftonline.com; case-insensitive
+	Tenant   string   // tenant id or domain; case-insensitive
+	Kind     Kind     // app or obo
+	Extra    string   // optional discriminator (claims hash, assertion hash); kept case-sensitive
+	Scopes   []string // requested scopes; order, case, surrounding spaces and duplicates do not matter
+}
+
+// sep separates the fields of a key. Field bytes equal to sep, ' ' (the scope
+// separator) or '%' are percent-escaped, so every key parses back unambiguously.
+const sep = '|'
+
+// maxStackScopes is how many scopes AppendKey sorts without allocating.
+const maxStackScopes = 16
+
+// AppendKey appends the canonical key for k to dst and returns the extended
+// slice. The layout is
+//
+//	clientid|host|tenant|kind|extra|scope1 scope2 ...
+//
+// with client id, host, tenant and scopes lower-cased, scopes trimmed, sorted
+// and de-duplicated. AppendKey does not allocate when dst has room and there
+// are at most 16 scopes, so the hit path can build its key in a stack buffer:
+//
+//	var buf [256]byte
+//	tok, ok := c.Lookup(cache.AppendKey(buf[:0], parts))
+func AppendKey(dst []byte, k KeyParts) []byte {
+	dst = appendPrefix(dst, k.ClientID, k.Host, k.Tenant)
+	dst = append(dst, k.Kind.String()...)
+	dst = append(dst, sep)
+	dst = appendField(dst, k.Extra, false)
+	dst = append(dst, sep)
+	return appendScopes(dst, k.Scopes)
+}
+
+// ClientPrefix returns the prefix shared by every key of one client id (and,
+// when host and tenant are not empty, of that authority and tenant), for use
+// with [Cache.RemovePrefix].
+func ClientPrefix(clientID, host, tenant string) string {
+	if host == "" && tenant == "" {
+		return string(append(appendField(nil, clientID, true), sep))
+	}
+	return string(appendPrefix(nil, clientID, host, tenant))
+}
+
+func appendPrefix(dst []byte, clientID, host, tenant string) []byte {
+	dst = appendField(dst, clientID, true)
+	dst = append(dst, sep)
+	dst = appendField(dst, host, true)
+	dst = append(dst, sep)
+	dst = appendField(dst, tenant, true)
+	return append(dst, sep)
+}
+
+// appendScopes appends the trimmed scopes in case-insensitive order, skipping
+// empty ones and duplicates, separated by single spaces.
+func appendScopes(dst []byte, scopes []string) []byte {
+	switch len(scopes) {
+	case 0:
+		return dst
+	case 1:
+		return appendField(dst, strings.TrimSpace(scopes[0]), true)
+	}
+	var stack [maxStackScopes]int
+	idx := stack[:0]
+	if len(scopes) > maxStackScopes {
+		idx = make([]int, 0, len(scopes))
+	}
+	for i := range scopes { // insertion sort of indexes: n is small
+		idx = append(idx, i)
+		for j := len(idx) - 1; j > 0 && compareFold(scopes[idx[j-1]], scopes[idx[j]]) > 0; j-- {
+			idx[j-1], idx[j] = idx[j], idx[j-1]
+		}
+	}
+	first, prev := true, ""
+	for _, i := range idx {
+		s := strings.TrimSpace(scopes[i])
+		if s == "" || (!first && compareFold(prev, s) == 0) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ' ')
+		}
+		dst = appendField(dst, s, true)
+		first, prev = false, s
+	}
+	return dst
+}
+
+// plain marks the bytes that appendField copies unchanged.
+var plain = func() (t [256]bool) {
+	for c := 0; c < utf8.RuneSelf; c++ {
+		t[c] = !('A' <= c && c <= 'Z') && c != sep && c != ' ' && c != '%'
+	}
+	return t
+}()
+
+// appendField appends s, escaping separators and '%' and, when lower is set,
+// lower-casing it. The common case (already canonical ASCII) is one copy.
+func appendField(dst []byte, s string, lower bool) []byte {
+	i := 0
+	for i < len(s) && (plain[s[i]] || !lower && 'A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	dst = append(dst, s[:i]...)
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == sep || c == ' ' || c == '%':
+			dst = append(dst, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+		case c < utf8.RuneSelf:
+			if lower && 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if lower {
+				r = unicode.ToLower(r)
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += n
+			continue
+		}
+		i++
+	}
+	return dst
+}
+
+// compareFold compares a and b as if both were lower-cased (rune by rune,
+// trimmed of surrounding spaces), without allocating.
+func compareFold(a, b string) int {
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	for a != "" && b != "" {
+		ra, na := rune(a[0]), 1
+		if ra >= utf8.RuneSelf {
+			ra, na = utf8.DecodeRuneInString(a)
+		}
+		rb, nb := rune(b[0]), 1
+		if rb >= utf8.RuneSelf {
+			rb, nb = utf8.DecodeRuneInString(b)
+		}
+		ra, rb = unicode.ToLower(ra), unicode.ToLower(rb)
+		if ra != rb {
+			if ra < rb {
+				return -1
+			}
+			return 1
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) - len(b)
+}
+
+// ParseKey splits a key made by [AppendKey] back into its parts (lower-cased,
+// scopes sorted). Stores use it to derive the fields of their own formats.
+func ParseKey(key string) (KeyParts, error) {
+	f := strings.Split(key, string(sep))
+	if len(f) != 6 {
+		return KeyParts{}, fmt.Errorf("cache: key has %d fields, want 6", len(f))
+	}
+	var k KeyParts
+	var err error
+	for i, dst := range []*string{&k.ClientID, &k.Host, &k.Tenant, nil, &k.Extra} {
+		if dst != nil {
+			if *dst, err = url.PathUnescape(f[i]); err != nil {
+				return KeyParts{}, fmt.Errorf("cache: key field %d: bad escape", i)
+			}
+		}
+	}
+	switch f[3] {
+	case "app":
+		k.Kind = KindApp
+	case "obo":
+		k.Kind = KindOBO
+	default:
+		return KeyParts{}, fmt.Errorf("cache: key has unknown kind %q", f[3])
+	}
+	if f[5] != "" {
+		for _, s := range strings.Split(f[5], " ") {
+			u, err := url.PathUnescape(s)
+			if err != nil {
+				return KeyParts{}, fmt.Errorf("cache: key scope: bad escape")
+			}
+			k.Scopes = append(k.Scopes, u)
+		}
+	}
+	return k, nil
+}

@@ -1,0 +1,151 @@
+package cache
+
+import (
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func slogLogger(h slog.Handler) *slog.Logger { return slog.New(h) }
+
+func TestKeyCanonical(t *testing.T) {
+	base := KeyParts{ClientID: "Client-ID", Host: "Login.Example.COM", Tenant: "Contoso", Kind: KindApp,
+		Scopes: []string{"https://graph/.default", "API://x/Read"}}
+	same := []KeyParts{
+		{ClientID: "client-id", Host: "login.example.com", Tenant: "contoso", Scopes: []string{"api://x/read", "https://graph/.default"}},
+		{ClientID: "CLIENT-ID", Host: "LOGIN.EXAMPLE.COM", Tenant: "CONTOSO", Scopes: []string{" https://GRAPH/.default ", "api://X/READ", "api://x/read", ""}},
+	}
+	want := string(AppendKey(nil, base))
+	for _, p := range same {
+		if got := string(AppendKey(nil, p)); got != want {
+			t.Errorf("AppendKey(%+v) = %q, want %q", p, got, want)
+		}
+	}
+	if want != "client-id|login.example.com|contoso|app||api://x/read https://graph/.default" {
+		t.Errorf("layout changed: %q", want)
+	}
+	differ := map[string]func(*KeyParts){
+		"tenant": func(p *KeyParts) { p.Tenant = "fabrikam" },
+		"client": func(p *KeyParts) { p.ClientID = "other" },
+		"host":   func(p *KeyParts) { p.Host = "login.other" },
+		"kind":   func(p *KeyParts) { p.Kind = KindOBO },
+		"extra":  func(p *KeyParts) { p.Extra = "claimshash" },
+		"extra case": func(p *KeyParts) {
+			p.Extra = "ClaimsHash"
+		},
+		"scopes":         func(p *KeyParts) { p.Scopes = []string{"https://graph/.default"} },
+		"separator":      func(p *KeyParts) { p.Tenant, p.ClientID = "client-id|login.example.com", "contoso" },
+		"scope w/ space": func(p *KeyParts) { p.Scopes = []string{"api://x/read https://graph/.default"} },
+	}
+	seen := map[string]string{want: "base"}
+	for name, mut := range differ {
+		p := base
+		mut(&p)
+		k := string(AppendKey(nil, p))
+		if prev, dup := seen[k]; dup {
+			t.Errorf("%s: key %q equals that of %s", name, k, prev)
+		}
+		seen[k] = name
+	}
+	if a, b := AppendKey(nil, KeyParts{Extra: "abc"}), AppendKey(nil, KeyParts{Extra: "ABC"}); string(a) == string(b) {
+		t.Error("extra must stay case-sensitive")
+	}
+}
+
+func TestKeyManyScopesAndUnicode(t *testing.T) {
+	var scopes, rev []string
+	for i := range 40 {
+		scopes = append(scopes, fmt.Sprintf("Scope%02d", i))
+		rev = append([]string{fmt.Sprintf("scope%02d", i)}, rev...)
+	}
+	if a, b := AppendKey(nil, KeyParts{Scopes: scopes}), AppendKey(nil, KeyParts{Scopes: rev}); string(a) != string(b) {
+		t.Errorf("40 scopes: %q != %q", a, b)
+	}
+	if a, b := AppendKey(nil, KeyParts{Tenant: "ÄBC", Scopes: []string{"Ü", "a"}}), AppendKey(nil, KeyParts{Tenant: "äbc", Scopes: []string{"a", "ü"}}); string(a) != string(b) {
+		t.Errorf("unicode case: %q != %q", a, b)
+	}
+}
+
+func TestParseKeyRoundTrip(t *testing.T) {
+	p := KeyParts{ClientID: "c|1", Host: "h%x", Tenant: "t 1", Kind: KindOBO, Extra: "Hash|X", Scopes: []string{"b s", "a"}}
+	got, err := ParseKey(string(AppendKey(nil, p)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := KeyParts{ClientID: "c|1", Host: "h%x", Tenant: "t 1", Kind: KindOBO, Extra: "Hash|X", Scopes: []string{"a", "b s"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ParseKey = %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"", "a|b", "c|h|t|xyz||s", "c|h|t|app|%zz|s", "c|h|t|app||%"} {
+		if _, err := ParseKey(bad); err == nil {
+			t.Errorf("ParseKey(%q) accepted", bad)
+		}
+	}
+}
+
+func TestClientPrefix(t *testing.T) {
+	k := string(AppendKey(nil, KeyParts{ClientID: "C", Host: "H", Tenant: "T", Scopes: []string{"s"}}))
+	for _, p := range []string{ClientPrefix("c", "", ""), ClientPrefix("C", "h", "t")} {
+		if !strings.HasPrefix(k, p) {
+			t.Errorf("key %q lacks prefix %q", k, p)
+		}
+	}
+	if strings.HasPrefix(string(AppendKey(nil, KeyParts{ClientID: "cc"})), ClientPrefix("c", "", "")) {
+		t.Error("prefix of client c matches client cc")
+	}
+}
+
+func TestAppendKeyAllocations(t *testing.T) {
+	for _, n := range []int{1, 3, maxStackScopes} {
+		var scopes []string
+		for i := range n {
+			scopes = append(scopes, fmt.Sprintf("api://S%d/.default", n-i))
+		}
+		p := KeyParts{ClientID: "Client", Host: "Host", Tenant: "Tenant", Scopes: scopes}
+		allocs := testing.AllocsPerRun(50, func() {
+			var buf [1024]byte
+			AppendKey(buf[:0], p)
+		})
+		if allocs != 0 {
+			t.Errorf("%d scopes: %v allocations", n, allocs)
+		}
+	}
+}
+
+func TestComputeRefreshOn(t *testing.T) {
+	h := time.Hour
+	for _, tc := range []struct {
+		name      string
+		life      time.Duration
+		refreshIn time.Duration
+		want      time.Duration // after issue
+	}{
+		{"refresh_in sent", 24 * h, 3 * h, 3 * h},
+		{"refresh_in past expiry", h, 2 * h, h},
+		{"long-lived: half", 24 * h, 0, 12 * h},
+		{"exactly 2h: half", 2 * h, 0, h},
+		{"short: 5 min before", h, 0, 55 * time.Minute},
+		{"shorter than 5 min", 3 * time.Minute, 0, 0},
+	} {
+		if got := ComputeRefreshOn(t0, t0.Add(tc.life), tc.refreshIn); !got.Equal(t0.Add(tc.want)) {
+			t.Errorf("%s: got %v, want issue+%v", tc.name, got.Sub(t0), tc.want)
+		}
+	}
+}
+
+func TestTokenFormattingRedacts(t *testing.T) {
+	tok := tokenAt("eyJ-very-secret", t0, time.Hour, 50*time.Minute)
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "token", tok)
+	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%+v", tok), fmt.Sprintf("%#v", tok), b.String()} {
+		if strings.Contains(s, "very-secret") || !strings.Contains(s, "Bearer") {
+			t.Errorf("formatted token %q", s)
+		}
+	}
+	if KindApp.String() != "app" || KindOBO.String() != "obo" || Kind(9).String() != "kind(9)" {
+		t.Error("Kind.String")
+	}
+}

@@ -1,0 +1,86 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Token is an access token and its lifetimes. A Token handed to or returned by
+// the cache is immutable: never modify it.
+//
+// Its String, GoString and LogValue methods leave the access token out, so a
+// Token can be printed or logged safely; JSON encoding (for stores) keeps it.
+type Token struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	ExpiresOn    time.Time `json:"expires_on"`
+	RefreshOn    time.Time `json:"refresh_on,omitzero"`
+	ExtExpiresOn time.Time `json:"ext_expires_on,omitzero"`
+}
+
+// String describes t without the access token.
+func (t *Token) String() string {
+	if t == nil {
+		return "Token(nil)"
+	}
+	return fmt.Sprintf("Token{type=%s expires=%s refresh=%s access_token=[%d bytes redacted]}",
+		t.TokenType, t.ExpiresOn.Format(time.RFC3339), t.RefreshOn.Format(time.RFC3339), len(t.AccessToken))
+}
+
+// GoString is String, so %#v does not print the access token either.
+func (t *Token) GoString() string { return t.String() }
+
+// LogValue implements [slog.LogValuer] without the access token.
+func (t *Token) LogValue() slog.Value {
+	if t == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.String("type", t.TokenType),
+		slog.Time("expires_on", t.ExpiresOn), slog.Time("refresh_on", t.RefreshOn))
+}
+
+// FetchFunc obtains a new token from the authority. The cache calls it on a
+// miss (once per key however many callers wait) and again in the background to
+// refresh a token past its RefreshOn. A zero RefreshOn in the result is filled
+// in with [ComputeRefreshOn].
+type FetchFunc func(ctx context.Context) (*Token, error)
+
+// Store persists tokens per key, so replicas or restarts share them. Get
+// returns (nil, nil) on a miss. Implementations must be safe for concurrent
+// use; the cache treats their errors as misses and logs them.
+type Store interface {
+	Get(ctx context.Context, key string) (*Token, error)
+	Put(ctx context.Context, key string, t *Token) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Refresh-ahead defaults from the design: half the lifetime for long-lived
+// tokens, else a fixed margin before expiry.
+const (
+	longLived     = 2 * time.Hour
+	refreshMargin = 5 * time.Minute
+)
+
+// ComputeRefreshOn returns when a token issued at issuedAt and expiring at
+// expiresOn should be refreshed: issuedAt+refreshIn when the authority sent
+// refresh_in (refreshIn > 0, capped at expiresOn), else half the lifetime when
+// the lifetime is at least 2 h, else 5 minutes before expiry, never before
+// issuedAt.
+func ComputeRefreshOn(issuedAt, expiresOn time.Time, refreshIn time.Duration) time.Time {
+	if refreshIn > 0 {
+		if r := issuedAt.Add(refreshIn); r.Before(expiresOn) {
+			return r
+		}
+		return expiresOn
+	}
+	life := expiresOn.Sub(issuedAt)
+	if life >= longLived {
+		return issuedAt.Add(life / 2)
+	}
+	if r := expiresOn.Add(-refreshMargin); r.After(issuedAt) {
+		return r
+	}
+	return issuedAt
+}
