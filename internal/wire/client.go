@@ -1,0 +1,321 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MaxBodyBytes is the largest response body a Client reads (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// SKU is sent as x-client-SKU; Version as x-client-VER.
+const SKU = "appcred.Go"
+
+// Version is appcred's version, sent as x-client-VER.
+var Version = "0.1.0"
+
+// Client sends token and discovery requests. The zero value is not usable;
+// create one with New. Fields may be changed before first use, not after.
+type Client struct {
+	// HTTP sends the requests. New fills in DefaultHTTPClient when given nil.
+	HTTP *http.Client
+	// AppName and AppVersion, when set, are sent as x-app-name and x-app-ver.
+	AppName, AppVersion string
+	// MaxRetries is the number of retries after the first attempt: 0 means
+	// DefaultMaxRetries, a negative value disables retries.
+	MaxRetries int
+	// BaseDelay is the first backoff step (0 means DefaultBaseDelay).
+	BaseDelay time.Duration
+	// MaxDelay caps a computed backoff step (0 means DefaultMaxDelay).
+	MaxDelay time.Duration
+	// MaxRetryAfter is the longest server-requested wait honoured (0 means
+	// DefaultMaxRetryAfter). A longer Retry-After returns the error at once.
+	MaxRetryAfter time.Duration
+	// Logger receives one debug record per retry (endpoint without query,
+	// status, delay); nil disables logging. Form values are never logged.
+	Logger *slog.Logger
+
+	// sleep waits between attempts; tests replace it to observe delays.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Client that sends through hc, or through DefaultHTTPClient()
+// when hc is nil.
+func New(hc *http.Client) *Client {
+	if hc == nil {
+		hc = DefaultHTTPClient()
+	}
+	return &Client{HTTP: hc}
+}
+
+// DefaultHTTPClient returns an *http.Client with bounded timeouts (10 s TLS
+// handshake, 30 s for response headers, 60 s per attempt overall), TLS 1.2 or
+// newer, and redirects disabled so a token request is never re-sent elsewhere.
+func DefaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 30 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	return &http.Client{
+		Transport:     t,
+		Timeout:       60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// response is a fully read HTTP response.
+type response struct {
+	status   int
+	header   http.Header
+	body     []byte
+	attempts int
+}
+
+// PostForm posts form to endpoint (a token endpoint) with the telemetry
+// headers plus hdr (for example Authorization for client_secret_basic), retrying
+// transient failures, and decodes the token response. Every failure is an *Error.
+func (c *Client) PostForm(ctx context.Context, endpoint string, form url.Values, hdr http.Header) (*TokenResponse, error) {
+	const op = "token request"
+	resp, werr := c.do(ctx, op, http.MethodPost, endpoint, form, hdr)
+	if werr != nil {
+		return nil, werr
+	}
+	tok, err := ParseTokenResponse(resp.body)
+	if err == nil {
+		return tok, nil
+	}
+	e := c.newError(op, endpoint, resp)
+	var oauth Error
+	if ParseError(resp.body, &oauth) == nil && oauth.Code != "" {
+		_ = ParseError(resp.body, e) // a 200 carrying an OAuth error
+	} else {
+		e.Err = err
+	}
+	scrub(e, form, hdr)
+	return nil, e
+}
+
+// GetJSON fetches rawURL and decodes its JSON object body into v (a pointer),
+// with the same headers, retries and limits as PostForm. Every failure is an
+// *Error; a non-2xx response has its OAuth / Entra error body parsed.
+func (c *Client) GetJSON(ctx context.Context, rawURL string, v any) error {
+	const op = "discovery request"
+	resp, werr := c.do(ctx, op, http.MethodGet, rawURL, nil, nil)
+	if werr != nil {
+		return werr
+	}
+	if err := decodeObject(resp.body, v); err != nil {
+		e := c.newError(op, rawURL, resp)
+		e.Err = err
+		return e
+	}
+	return nil
+}
+
+// do runs the shared retry loop and returns a 2xx response or an *Error.
+func (c *Client) do(ctx context.Context, op, method, endpoint string, form url.Values, hdr http.Header) (*response, *Error) {
+	body := ""
+	if method == http.MethodPost {
+		body = form.Encode()
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, &Error{Op: op, Endpoint: redactURL(endpoint), Err: errors.New("invalid endpoint URL: want an absolute http(s) URL")}
+	}
+	requestID := uuid.NewString()
+	maxRetries := c.MaxRetries
+	switch {
+	case maxRetries == 0:
+		maxRetries = DefaultMaxRetries
+	case maxRetries < 0:
+		maxRetries = 0
+	}
+	var last *Error
+	for attempt := 0; ; attempt++ {
+		resp, err := c.attempt(ctx, method, endpoint, body, hdr, requestID)
+		var retry bool
+		switch {
+		case err != nil:
+			last = &Error{Op: op, Endpoint: redactURL(endpoint), CorrelationID: requestID, Err: err}
+			retry = retryableTransport(ctx, err)
+		case resp.status >= 200 && resp.status < 300:
+			resp.attempts = attempt + 1
+			return resp, nil
+		default:
+			last = c.newError(op, endpoint, resp)
+			if perr := ParseError(resp.body, last); perr != nil {
+				last.Err = perr
+			}
+			if last.CorrelationID == "" {
+				last.CorrelationID = requestID
+			}
+			retry = retryableStatus(resp.status)
+		}
+		last.Attempts = attempt + 1
+		scrub(last, form, hdr)
+		if !retry || attempt >= maxRetries {
+			return nil, last
+		}
+		wait := backoff(attempt, c.baseDelay(), c.maxDelay())
+		if last.RetryAfter > 0 {
+			if last.RetryAfter > c.maxRetryAfter() {
+				return nil, last
+			}
+			wait = last.RetryAfter
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+			return nil, last
+		}
+		if c.Logger != nil {
+			c.Logger.LogAttrs(ctx, slog.LevelDebug, "appcred: retrying request",
+				slog.String("op", op), slog.String("endpoint", last.Endpoint),
+				slog.Int("status", last.StatusCode), slog.Int("attempt", attempt+1),
+				slog.Duration("delay", wait), slog.String("client_request_id", requestID))
+		}
+		sleep := c.sleep
+		if sleep == nil {
+			sleep = sleepCtx
+		}
+		if sleep(ctx, wait) != nil {
+			return nil, last
+		}
+	}
+}
+
+// attempt sends one request and reads its body under the size cap.
+func (c *Client) attempt(ctx context.Context, method, endpoint, body string, hdr http.Header, requestID string) (*response, error) {
+	var rd io.Reader
+	if method == http.MethodPost {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, rd)
+	if err != nil {
+		return nil, errors.New("cannot build request")
+	}
+	h := req.Header
+	h.Set("Accept", "application/json")
+	if method == http.MethodPost {
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	h.Set("client-request-id", requestID)
+	h.Set("return-client-request-id", "true")
+	h.Set("x-client-SKU", SKU)
+	h.Set("x-client-VER", Version)
+	h.Set("x-client-OS", runtime.GOOS)
+	h.Set("x-client-CPU", runtime.GOARCH)
+	if c.AppName != "" {
+		h.Set("x-app-name", c.AppName)
+	}
+	if c.AppVersion != "" {
+		h.Set("x-app-ver", c.AppVersion)
+	}
+	for k, vs := range hdr {
+		h[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, transportCause(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength > MaxBodyBytes {
+		return nil, ErrBodyTooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: got %d of %d bytes", ErrTruncatedBody, len(data), resp.ContentLength)
+		}
+		return nil, fmt.Errorf("reading response body: %w", transportCause(err))
+	}
+	if len(data) > MaxBodyBytes {
+		return nil, ErrBodyTooLarge
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// transportCause strips *url.Error, whose text repeats the full URL (query
+// included), keeping the underlying cause.
+func transportCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+// newError starts an *Error from a response: status, Retry-After, and the
+// trace / correlation ids from headers (the body, parsed later, overrides them).
+func (c *Client) newError(op, endpoint string, resp *response) *Error {
+	e := &Error{Op: op, Endpoint: redactURL(endpoint), StatusCode: resp.status,
+		RetryAfter: parseRetryAfter(resp.header, time.Now())}
+	e.TraceID = resp.header.Get("x-ms-request-id")
+	e.CorrelationID = resp.header.Get("client-request-id")
+	e.Attempts = resp.attempts
+	return e
+}
+
+func (c *Client) baseDelay() time.Duration {
+	if c.BaseDelay > 0 {
+		return c.BaseDelay
+	}
+	return DefaultBaseDelay
+}
+
+func (c *Client) maxDelay() time.Duration {
+	if c.MaxDelay > 0 {
+		return c.MaxDelay
+	}
+	return DefaultMaxDelay
+}
+
+func (c *Client) maxRetryAfter() time.Duration {
+	if c.MaxRetryAfter > 0 {
+		return c.MaxRetryAfter
+	}
+	return DefaultMaxRetryAfter
+}
+
+// sensitiveFields are form parameters whose values must never be echoed.
+var sensitiveFields = []string{"client_secret", "client_assertion", "assertion", "refresh_token", "code", "password"}
+
+// scrub removes secret request values from the parts of e that came from the
+// server, in case an authority echoes the request back in its error text.
+func scrub(e *Error, form url.Values, hdr http.Header) {
+	var secrets []string
+	for _, k := range sensitiveFields {
+		for _, v := range form[k] {
+			if len(v) >= 4 {
+				secrets = append(secrets, v, url.QueryEscape(v))
+			}
+		}
+	}
+	for _, v := range hdr.Values("Authorization") {
+		if _, cred, ok := strings.Cut(v, " "); ok && len(cred) >= 4 {
+			secrets = append(secrets, cred)
+		}
+	}
+	if len(secrets) == 0 {
+		return
+	}
+	for _, f := range []*string{&e.Code, &e.SubError, &e.Description, &e.ErrorURI, &e.Claims, &e.Timestamp, &e.TraceID, &e.CorrelationID} {
+		for _, s := range secrets {
+			if strings.Contains(*f, s) {
+				*f = strings.ReplaceAll(*f, s, "[REDACTED]")
+			}
+		}
+	}
+}
