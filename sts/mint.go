@@ -1,0 +1,101 @@
+package sts
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// mintParams is what an access token is made of.
+type mintParams struct {
+	host      string // request host, for the v2 issuer
+	tenant    *tenantIdx
+	client    *appIdx // the calling app
+	resource  *appIdx // the resource app
+	requested string  // the resource as the client named it (v1 aud)
+	acr       string  // "1" secret, "2" certificate
+	now       time.Time
+}
+
+// claimsV2 are the claims of a v2 app-only access token (entra-protocol.md §6).
+type claimsV2 struct {
+	Aud    string   `json:"aud"`
+	Iss    string   `json:"iss"`
+	Iat    int64    `json:"iat"`
+	Nbf    int64    `json:"nbf"`
+	Exp    int64    `json:"exp"`
+	Azp    string   `json:"azp"`
+	Azpacr string   `json:"azpacr"`
+	Idtyp  string   `json:"idtyp"`
+	Oid    string   `json:"oid"`
+	Roles  []string `json:"roles,omitempty"`
+	Sub    string   `json:"sub"`
+	Tid    string   `json:"tid"`
+	Uti    string   `json:"uti"`
+	Ver    string   `json:"ver"`
+}
+
+// claimsV1 are the claims of a v1 app-only access token.
+type claimsV1 struct {
+	Aud      string   `json:"aud"`
+	Iss      string   `json:"iss"`
+	Iat      int64    `json:"iat"`
+	Nbf      int64    `json:"nbf"`
+	Exp      int64    `json:"exp"`
+	Appid    string   `json:"appid"`
+	Appidacr string   `json:"appidacr"`
+	Idp      string   `json:"idp"`
+	Idtyp    string   `json:"idtyp"`
+	Oid      string   `json:"oid"`
+	Roles    []string `json:"roles,omitempty"`
+	Sub      string   `json:"sub"`
+	Tid      string   `json:"tid"`
+	Uti      string   `json:"uti"`
+	Ver      string   `json:"ver"`
+}
+
+// mint signs an access token with key: RS256, "kid" in the header (v1 also
+// "x5t"), claims of the version the resource accepts.
+func (a *Authority) mint(key *signingKey, p mintParams) (string, error) {
+	var uti [16]byte
+	if _, err := rand.Read(uti[:]); err != nil {
+		return "", err
+	}
+	iat := p.now.Unix()
+	exp := p.now.Add(a.lifetime).Unix()
+	roles := p.client.grants[p.resource]
+	var payload []byte
+	var header string
+	var err error
+	if p.resource.version == 2 {
+		header = key.headerV2
+		payload, err = json.Marshal(claimsV2{
+			Aud: p.resource.clientID, Iss: "https://" + p.host + "/" + p.tenant.id + "/v2.0",
+			Iat: iat, Nbf: iat, Exp: exp,
+			Azp: p.client.clientID, Azpacr: p.acr, Idtyp: "app",
+			Oid: p.client.objectID, Roles: roles, Sub: p.client.objectID, Tid: p.tenant.id,
+			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "2.0",
+		})
+	} else {
+		header = key.headerV1
+		iss := "https://sts.windows.net/" + p.tenant.id + "/"
+		payload, err = json.Marshal(claimsV1{
+			Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp,
+			Appid: p.client.clientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
+			Oid: p.client.objectID, Roles: roles, Sub: p.client.objectID, Tid: p.tenant.id,
+			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "1.0",
+		})
+	}
+	if err != nil {
+		return "", err
+	}
+	signing := header + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sig, err := jwt.SigningMethodRS256.Sign(signing, key.key)
+	if err != nil {
+		return "", err
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}

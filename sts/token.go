@@ -1,0 +1,343 @@
+package sts
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// MaxFormBytes caps the token request body; longer bodies get HTTP 413.
+const MaxFormBytes = 64 << 10
+
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// tokenRequest is the part of a token request the authority reads; other
+// form fields (client_info, claims, telemetry) are ignored.
+type tokenRequest struct {
+	grantType     string
+	clientID      string
+	clientSecret  string
+	assertionType string
+	assertion     string
+	scope         string
+	resource      string
+	basic         bool   // credentials came in an HTTP Basic header
+	basicID       string // client id from the Basic header
+}
+
+// parseTokenRequest reads the form of a token request: at most MaxFormBytes of
+// application/x-www-form-urlencoded body, plus HTTP Basic client credentials.
+func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *Error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct != "" && (err != nil || mt != "application/x-www-form-urlencoded") {
+		return nil, newErr(http.StatusBadRequest, "invalid_request", codeMissingParameter,
+			"The request body must contain the following parameter: 'grant_type'. "+
+				"The body must be application/x-www-form-urlencoded.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFormBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, newErr(http.StatusRequestEntityTooLarge, "invalid_request", codeBodyTooLarge,
+				"The request body is larger than %d bytes.", MaxFormBytes)
+		}
+		return nil, newErr(http.StatusBadRequest, "invalid_request", codeMissingParameter,
+			"The request body could not be read.")
+	}
+	return parseTokenForm(string(body), r.Header.Get("Authorization"))
+}
+
+// parseTokenForm parses a token request body and Authorization header. Bad
+// escapes or separators make the form invalid as a whole.
+func parseTokenForm(body, authorization string) (*tokenRequest, *Error) {
+	form, err := url.ParseQuery(body)
+	if err != nil {
+		return nil, newErr(http.StatusBadRequest, "invalid_request", codeMissingParameter,
+			"The request body must contain the following parameter: 'grant_type'. "+
+				"The body is not a valid application/x-www-form-urlencoded form.")
+	}
+	req := &tokenRequest{
+		grantType:     form.Get("grant_type"),
+		clientID:      form.Get("client_id"),
+		clientSecret:  form.Get("client_secret"),
+		assertionType: form.Get("client_assertion_type"),
+		assertion:     form.Get("client_assertion"),
+		scope:         form.Get("scope"),
+		resource:      form.Get("resource"),
+	}
+	if authorization != "" {
+		id, secret, ok := parseBasic(authorization)
+		if !ok {
+			return nil, newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
+				"Error validating credentials. The Authorization header is not valid HTTP Basic client authentication.")
+		}
+		if req.clientSecret != "" {
+			return nil, newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
+				"Error validating credentials. The client secret was sent both in the body and in the Authorization header.")
+		}
+		if req.clientID != "" && req.clientID != id {
+			return nil, newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
+				"Error validating credentials. The client_id in the body does not match the one in the Authorization header.")
+		}
+		req.basic, req.basicID, req.clientSecret = true, id, secret
+		req.clientID = id
+	}
+	return req, nil
+}
+
+// parseBasic decodes "Basic base64(urlencode(id):urlencode(secret))" (RFC 6749 §2.3.1).
+func parseBasic(h string) (id, secret string, ok bool) {
+	r := &http.Request{Header: http.Header{"Authorization": {h}}}
+	id, secret, ok = r.BasicAuth()
+	if !ok || id == "" {
+		return "", "", false
+	}
+	if u, err := url.QueryUnescape(id); err == nil {
+		id = u
+	}
+	if u, err := url.QueryUnescape(secret); err == nil {
+		secret = u
+	}
+	return id, secret, true
+}
+
+func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, seg string, v1 bool) {
+	if r.Method != http.MethodPost {
+		writeError(w, rc, newErr(http.StatusMethodNotAllowed, "invalid_request", codeNotPOST,
+			"The endpoint only accepts POST, OPTIONS requests. Received a %s request.", sanitizeMethod(r.Method)))
+		return
+	}
+	snap := a.current()
+	t := snap.dir.tenant(seg)
+	if t == nil {
+		if isMultiTenant(seg) {
+			writeError(w, rc, newErr(http.StatusBadRequest, "invalid_request", codeCommonTenant,
+				"The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint."))
+			return
+		}
+		writeError(w, rc, tenantNotFound(seg))
+		return
+	}
+	req, e := parseTokenRequest(w, r)
+	if e != nil {
+		writeError(w, rc, e)
+		return
+	}
+	switch req.grantType {
+	case "client_credentials":
+	case "":
+		writeError(w, rc, missingParam("grant_type"))
+		return
+	default:
+		writeError(w, rc, newErr(http.StatusBadRequest, "unsupported_grant_type", codeUnsupportedGrant,
+			"The app requested an unsupported grant type '%s'. This local authority supports 'client_credentials'.", clip(req.grantType)))
+		return
+	}
+	client, acr, e := a.authenticate(t, req, rc, seg, v1)
+	if e != nil {
+		writeError(w, rc, e)
+		return
+	}
+	var res *appIdx
+	var requested string
+	if v1 && req.resource != "" {
+		requested = strings.TrimSpace(req.resource)
+		if res = t.resource(requested); res == nil {
+			writeError(w, rc, resourceNotFound(requested, t.id))
+			return
+		}
+	} else {
+		if req.scope == "" {
+			name := "scope"
+			if v1 {
+				name = "resource"
+			}
+			writeError(w, rc, missingParam(name))
+			return
+		}
+		if res, requested, e = resolveScope(t, req.scope); e != nil {
+			writeError(w, rc, e)
+			return
+		}
+	}
+	tok, err := a.mint(snap.keys.current(), mintParams{
+		host: rc.host, tenant: t, client: client, resource: res, requested: requested, acr: acr, now: rc.now,
+	})
+	if err != nil {
+		a.log.Error("signing a token", "err", err)
+		writeError(w, rc, newErr(http.StatusInternalServerError, "temporarily_unavailable", codeInternal,
+			"The local authority could not sign the token."))
+		return
+	}
+	a.writeToken(w, rc, tok, requested, v1)
+}
+
+func (a *Authority) writeToken(w http.ResponseWriter, rc *reqCtx, tok, resource string, v1 bool) {
+	secs := int64(a.lifetime / 1e9)
+	var b []byte
+	if v1 {
+		s := strconv.FormatInt(secs, 10)
+		b, _ = json.Marshal(struct {
+			TokenType    string `json:"token_type"`
+			ExpiresIn    string `json:"expires_in"`
+			ExtExpiresIn string `json:"ext_expires_in"`
+			ExpiresOn    string `json:"expires_on"`
+			NotBefore    string `json:"not_before"`
+			Resource     string `json:"resource"`
+			AccessToken  string `json:"access_token"`
+		}{"Bearer", s, s, strconv.FormatInt(rc.now.Unix()+secs, 10), strconv.FormatInt(rc.now.Unix(), 10), resource, tok})
+	} else {
+		b, _ = json.Marshal(struct {
+			TokenType    string `json:"token_type"`
+			ExpiresIn    int64  `json:"expires_in"`
+			ExtExpiresIn int64  `json:"ext_expires_in"`
+			RefreshIn    int64  `json:"refresh_in,omitempty"`
+			AccessToken  string `json:"access_token"`
+		}{"Bearer", secs, secs, int64(a.opts.RefreshIn / 1e9), tok})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store, no-cache")
+	h.Set("Pragma", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+func missingParam(name string) *Error {
+	return newErr(http.StatusBadRequest, "invalid_request", codeMissingParameter,
+		"The request body must contain the following parameter: '%s'.", name)
+}
+
+func resourceNotFound(res, tid string) *Error {
+	return newErr(http.StatusBadRequest, "invalid_resource", codeResourceNotFound,
+		"The resource principal named %s was not found in the tenant named %s. This can happen if the application has "+
+			"not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
+			"You might have sent your authentication request to the wrong tenant.", clip(res), tid)
+}
+
+// clip shortens client-supplied text echoed in error descriptions.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
+// authenticate identifies and authenticates the client: a secret (body or
+// HTTP Basic) or a client assertion. acr is "1" for a secret, "2" for a certificate.
+func (a *Authority) authenticate(t *tenantIdx, req *tokenRequest, rc *reqCtx, seg string, v1 bool) (*appIdx, string, *Error) {
+	if req.clientID == "" {
+		return nil, "", missingParam("client_id")
+	}
+	app := t.app(req.clientID)
+	if app == nil {
+		return nil, "", newErr(http.StatusBadRequest, "unauthorized_client", codeAppNotFound,
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application "+
+				"has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
+				"You may have sent your authentication request to the wrong tenant.", clip(req.clientID), t.id)
+	}
+	hasAssertion := req.assertion != "" || req.assertionType != ""
+	switch {
+	case req.clientSecret != "" && hasAssertion:
+		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
+			"Error validating credentials. Send either 'client_assertion' or 'client_secret', not both.")
+	case req.clientSecret != "":
+		if !app.checkSecret(req.clientSecret) {
+			return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeInvalidSecret,
+				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
+					"not the client secret ID, for a secret added to app '%s'.", app.clientID)
+		}
+		return app, "1", nil
+	case hasAssertion:
+		if req.assertionType == "" {
+			return nil, "", missingParam("client_assertion_type")
+		}
+		if req.assertionType != jwtBearer {
+			return nil, "", newErr(http.StatusBadRequest, "invalid_request", codeCredentialsInvalid,
+				"Error validating credentials. client_assertion_type '%s' is not supported; use '%s'.", clip(req.assertionType), jwtBearer)
+		}
+		if req.assertion == "" {
+			return nil, "", missingParam("client_assertion")
+		}
+		if e := verifyAssertion(app, req.assertion, assertionAudiences(rc.host, t.id, seg, v1), rc.now); e != nil {
+			return nil, "", e
+		}
+		return app, "2", nil
+	default:
+		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeNoCredential,
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+	}
+}
+
+// assertionAudiences are the token endpoints a client assertion may be
+// addressed to: the advertised v2 endpoint (by tenant id and by the tenant as
+// written in the request path), and for v1 requests the v1 endpoint too.
+func assertionAudiences(host, tid, seg string, v1 bool) []string {
+	base := "https://" + host + "/"
+	auds := []string{base + tid + "/oauth2/v2.0/token"}
+	if !strings.EqualFold(seg, tid) {
+		auds = append(auds, base+seg+"/oauth2/v2.0/token")
+	}
+	if v1 {
+		auds = append(auds, base+tid+"/oauth2/token")
+		if !strings.EqualFold(seg, tid) {
+			auds = append(auds, base+seg+"/oauth2/token")
+		}
+	}
+	return auds
+}
+
+// ignoredScopes may accompany a /.default scope in client-credentials
+// requests (MSAL Go always adds them) and are ignored.
+var ignoredScopes = map[string]bool{"openid": true, "offline_access": true, "profile": true, "email": true}
+
+const defaultSuffix = "/.default"
+
+// resolveScope finds the one resource a client-credentials scope names
+// ("{resource}/.default"), returning it and the resource as written.
+func resolveScope(t *tenantIdx, scope string) (*appIdx, string, *Error) {
+	var resource string
+	var nonDefault []string
+	for _, s := range strings.Fields(scope) {
+		if ignoredScopes[strings.ToLower(s)] {
+			continue
+		}
+		if len(s) < len(defaultSuffix) || !strings.EqualFold(s[len(s)-len(defaultSuffix):], defaultSuffix) {
+			nonDefault = append(nonDefault, s)
+			continue
+		}
+		r := s[:len(s)-len(defaultSuffix)]
+		if strings.TrimRight(r, "/") == "" {
+			return nil, "", newErr(http.StatusBadRequest, "invalid_scope", codeInvalidScope,
+				"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", clip(scope))
+		}
+		if resource != "" && resourceKey(resource) != resourceKey(r) {
+			return nil, "", newErr(http.StatusBadRequest, "invalid_scope", codeMultipleResources,
+				"The provided value for the input parameter scope is not valid because it contains more than one resource. "+
+					"Scope %s is not valid.", clip(scope))
+		}
+		resource = r
+	}
+	switch {
+	case resource == "":
+		return nil, "", newErr(http.StatusBadRequest, "invalid_scope", codeScopeNotDefault,
+			"The provided value for scope %s is not valid. Client credential flows must have a scope value with "+
+				"/.default suffixed to the resource identifier (application ID URI).", clip(scope))
+	case len(nonDefault) > 0:
+		return nil, "", newErr(http.StatusBadRequest, "invalid_scope", codeInvalidScope,
+			"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid. "+
+				"Client credential flows take only '{resource}/.default'.", clip(scope))
+	}
+	res := t.resource(resource)
+	if res == nil {
+		return nil, "", resourceNotFound(resource, t.id)
+	}
+	return res, resource, nil
+}
