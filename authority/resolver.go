@@ -115,7 +115,7 @@ type Resolver struct {
 	now    func() time.Time
 
 	mu    sync.RWMutex
-	cache map[string]cachedEndpoints
+	cache map[Info]cachedEndpoints
 	group singleflight.Group
 }
 
@@ -139,7 +139,7 @@ func NewResolver(c *wire.Client, o ResolverOptions) *Resolver {
 	if o.InstanceDiscoveryURL == "" {
 		o.InstanceDiscoveryURL = DefaultInstanceDiscoveryURL
 	}
-	return &Resolver{client: c, opts: o, now: time.Now, cache: make(map[string]cachedEndpoints)}
+	return &Resolver{client: c, opts: o, now: time.Now, cache: make(map[Info]cachedEndpoints)}
 }
 
 // Resolve returns a's endpoints from the cache, or discovers them: instance
@@ -150,14 +150,13 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 	if a.Kind < Entra || a.Kind > Generic || a.Host == "" {
 		return Endpoints{}, fmt.Errorf("%w: authority was not built by Parse, New or ParseIssuer", ErrInvalidAuthority)
 	}
-	key := a.Kind.String() + " " + a.URL()
 	r.mu.RLock()
-	c, ok := r.cache[key]
+	c, ok := r.cache[a]
 	r.mu.RUnlock()
 	if ok && r.now().Before(c.expires) {
 		return c.ep, nil
 	}
-	ch := r.group.DoChan(key, func() (any, error) {
+	ch := r.group.DoChan(a.Kind.String()+" "+a.URL(), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.FetchTimeout)
 		defer cancel()
 		ep, err := r.discover(fctx, a)
@@ -165,7 +164,7 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 			return nil, err
 		}
 		r.mu.Lock()
-		r.cache[key] = cachedEndpoints{ep: ep, expires: r.now().Add(r.opts.TTL)}
+		r.cache[a] = cachedEndpoints{ep: ep, expires: r.now().Add(r.opts.TTL)}
 		r.mu.Unlock()
 		return ep, nil
 	})
@@ -183,7 +182,7 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 // Forget drops a's cached endpoints so the next Resolve fetches them again.
 func (r *Resolver) Forget(a Info) {
 	r.mu.Lock()
-	delete(r.cache, a.Kind.String()+" "+a.URL())
+	delete(r.cache, a)
 	r.mu.Unlock()
 }
 

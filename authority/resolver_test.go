@@ -28,7 +28,7 @@ func (s *idp) count(path string) int {
 	return s.hits[path]
 }
 
-func newIDP(t *testing.T, h func(w http.ResponseWriter, r *http.Request)) *idp {
+func newIDP(t testing.TB, h func(w http.ResponseWriter, r *http.Request)) *idp {
 	t.Helper()
 	s := &idp{hits: map[string]int{}}
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -203,16 +203,16 @@ func (c *Client) attempt(ctx context.Context, method, endpoint, body string, hdr
 		return nil, errors.New("cannot build request")
 	}
 	h := req.Header
-	h.Set("Accept", "application/json")
+	h["Accept"] = acceptJSON
 	if method == http.MethodPost {
-		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		h["Content-Type"] = formType
 	}
-	h.Set("client-request-id", requestID)
-	h.Set("return-client-request-id", "true")
-	h.Set("x-client-SKU", SKU)
-	h.Set("x-client-VER", Version)
-	h.Set("x-client-OS", runtime.GOOS)
-	h.Set("x-client-CPU", runtime.GOARCH)
+	h["Client-Request-Id"] = []string{requestID}
+	h["Return-Client-Request-Id"] = trueVal
+	h["X-Client-Sku"] = skuVal
+	h["X-Client-Ver"] = []string{Version}
+	h["X-Client-Os"] = osVal
+	h["X-Client-Cpu"] = cpuVal
 	if c.AppName != "" {
 		h.Set("x-app-name", c.AppName)
 	}
@@ -234,18 +234,52 @@ func (c *Client) attempt(ctx context.Context, method, endpoint, body string, hdr
 	if resp.ContentLength > MaxBodyBytes {
 		return nil, ErrBodyTooLarge
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	data, err := readBody(resp.Body, resp.ContentLength)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// readBody reads at most MaxBodyBytes; a longer body is ErrBodyTooLarge, one
+// cut short of its Content-Length (length ≥ 0) is ErrTruncatedBody.
+func readBody(body io.Reader, length int64) ([]byte, error) {
+	if length > MaxBodyBytes {
+		return nil, ErrBodyTooLarge
+	}
+	if length >= 0 {
+		data := make([]byte, length)
+		n, err := io.ReadFull(body, data)
+		if err != nil && !(err == io.EOF && length == 0) {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: got %d of %d bytes", ErrTruncatedBody, n, length)
+			}
+			return nil, fmt.Errorf("reading response body: %w", transportCause(err))
+		}
+		return data, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: got %d of %d bytes", ErrTruncatedBody, len(data), resp.ContentLength)
+			return nil, fmt.Errorf("%w: got %d bytes", ErrTruncatedBody, len(data))
 		}
 		return nil, fmt.Errorf("reading response body: %w", transportCause(err))
 	}
 	if len(data) > MaxBodyBytes {
 		return nil, ErrBodyTooLarge
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return data, nil
 }
+
+// Shared, never-modified header values (the transport only reads them).
+var (
+	acceptJSON = []string{"application/json"}
+	formType   = []string{"application/x-www-form-urlencoded"}
+	trueVal    = []string{"true"}
+	skuVal     = []string{SKU}
+	osVal      = []string{runtime.GOOS}
+	cpuVal     = []string{runtime.GOARCH}
+)
 
 // transportCause strips *url.Error, whose text repeats the full URL (query
 // included), keeping the underlying cause.

@@ -31,7 +31,7 @@ type faultServer struct {
 	hits atomic.Int32
 }
 
-func newFaultServer(t *testing.T, h func(n int, w http.ResponseWriter, r *http.Request)) *faultServer {
+func newFaultServer(t testing.TB, h func(n int, w http.ResponseWriter, r *http.Request)) *faultServer {
 	t.Helper()
 	fs := &faultServer{}
 	fs.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
