@@ -46,8 +46,9 @@ const DefaultInstanceDiscoveryURL = "https://login.microsoftonline.com/common/di
 type Endpoints struct {
 	// TokenEndpoint is where token requests are posted ({tenant} substituted).
 	TokenEndpoint string
-	// V1TokenEndpoint is Entra's v1 endpoint ({authority}/oauth2/token), for
-	// resource= requests; "" for AD FS and generic issuers.
+	// V1TokenEndpoint is Entra's v1 endpoint for resource= requests: the
+	// token endpoint with /oauth2/v2.0/token replaced by /oauth2/token (or
+	// {authority}/oauth2/token); "" for AD FS and generic issuers.
 	V1TokenEndpoint string
 	// Issuer is the document's issuer ({tenant}/{tenantid} substituted for Entra).
 	Issuer string
@@ -253,6 +254,9 @@ func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 	}
 	if a.Kind == Entra {
 		ep.V1TokenEndpoint = a.URL() + "/oauth2/token"
+		if base, ok := strings.CutSuffix(ep.TokenEndpoint, "/oauth2/v2.0/token"); ok {
+			ep.V1TokenEndpoint = base + "/oauth2/token" // keeps the tenant form discovery chose (often the GUID)
+		}
 	}
 	return ep, nil
 }

@@ -87,6 +87,17 @@ func TestResolveEntraLoopback(t *testing.T) {
 	}
 }
 
+func TestResolveKeepsDiscoveredTenantForm(t *testing.T) {
+	var srv *idp
+	srv = newIDP(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"token_endpoint":"%[1]s/0000-guid/oauth2/v2.0/token","issuer":"%[1]s/0000-guid/v2.0"}`, srv.URL)
+	})
+	ep, err := NewResolver(wireFor(srv.Client()), ResolverOptions{}).Resolve(context.Background(), mustParse(t, srv.URL+"/contoso.example"))
+	if err != nil || ep.V1TokenEndpoint != srv.URL+"/0000-guid/oauth2/token" || ep.PreferredSecretMethod() != MethodSecretPost {
+		t.Fatalf("%+v, %v", ep, err)
+	}
+}
+
 func TestResolveADFS(t *testing.T) {
 	var srv *idp
 	srv = newIDP(t, func(w http.ResponseWriter, r *http.Request) {
