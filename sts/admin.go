@@ -221,13 +221,18 @@ func (s *State) AddApp(tenant string, spec AppSpec) (AppInfo, error) {
 }
 
 // newSecretValue returns a new random client secret: 40 base64url characters
-// (240 bits).
+// (about 240 bits), starting with a letter or digit.
 func newSecretValue() (string, error) {
 	b := make([]byte, 30)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		// A leading '-' or '_' would read as a flag on command lines.
+		if s := base64.RawURLEncoding.EncodeToString(b); s[0] != '-' && s[0] != '_' {
+			return s, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func newSecretRec(value string, now time.Time) (secretRec, error) {
