@@ -1,0 +1,277 @@
+// Package appcred is a confidential client for the OAuth 2.0 client-credentials
+// flow: an application proves who it is with a client secret, a certificate or
+// an assertion, and gets access tokens from Microsoft Entra ID, AD FS, any
+// OpenID Connect issuer, or appcred's local authority (package sts).
+//
+// A Client caches tokens in memory with an O(1) lookup that never waits on the
+// network, asks the authority once per key however many callers miss at once,
+// and refreshes tokens in the background before they expire.
+//
+//	c, err := appcred.New("https://login.microsoftonline.com/"+tenant, clientID,
+//		appcred.FromSecret(os.Getenv("CLIENT_SECRET")))
+//	tok, err := c.AcquireTokenForClient(ctx, []string{"api://orders/.default"})
+package appcred
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/appcred/appcred/authority"
+	"github.com/appcred/appcred/cache"
+	"github.com/appcred/appcred/internal/wire"
+)
+
+// Client is a confidential client application. It is safe for concurrent use;
+// create it once and share it. Close it when done.
+type Client struct {
+	clientID string
+	info     authority.Info
+	proof    Proof
+	wire     *wire.Client
+	resolver *authority.Resolver
+	cache    *cache.Cache
+	cfg      config
+	log      *slog.Logger
+}
+
+// Token is an access token with its lifetimes. Printing or logging a Token
+// never shows the access token itself.
+type Token struct {
+	// AccessToken is the bearer token to send to the resource.
+	AccessToken string
+	// TokenType is the scheme, normally "Bearer".
+	TokenType string
+	// ExpiresOn is when the token expires.
+	ExpiresOn time.Time
+	// RefreshOn is when the client starts refreshing it in the background.
+	RefreshOn time.Time
+	// FromCache tells whether the token came from the cache.
+	FromCache bool
+}
+
+// String describes t without the access token.
+func (t Token) String() string {
+	return fmt.Sprintf("appcred.Token{type=%s expires=%s from_cache=%t access_token=[%d bytes redacted]}",
+		t.TokenType, t.ExpiresOn.Format(time.RFC3339), t.FromCache, len(t.AccessToken))
+}
+
+// GoString is String, so %#v does not print the access token either.
+func (t Token) GoString() string { return t.String() }
+
+// LogValue implements slog.LogValuer without the access token.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("type", t.TokenType), slog.Time("expires_on", t.ExpiresOn),
+		slog.Bool("from_cache", t.FromCache))
+}
+
+// ResponseError is the error returned when the authority refuses a request or
+// cannot be reached: HTTP status, OAuth error, AADSTS codes, description, trace
+// and correlation ids, timestamp, claims and Retry-After. Use errors.As to
+// read it. Its text never contains secrets or tokens.
+type ResponseError = wire.Error
+
+// HasCode reports whether err carries the AADSTS error code (for example
+// 7000215, an invalid client secret).
+func HasCode(err error, code int) bool { return wire.HasCode(err, code) }
+
+// New creates a client for the application clientID at authorityURL, which is
+// an Entra authority "https://login.microsoftonline.com/{tenant}" (or another
+// cloud's host, or appcred's local authority), an AD FS authority
+// "https://host/adfs", or — with WithGenericIssuer — an OpenID Connect issuer.
+func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error) {
+	var cfg config
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if strings.TrimSpace(clientID) == "" {
+		return nil, errors.New("client id is empty")
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	if p.kind == proofNone {
+		return nil, errors.New("no proof given: use FromSecret, FromCertificate or FromAssertion")
+	}
+	po := authority.ParseOptions{AllowInsecureLoopback: cfg.insecureLoopback}
+	var info authority.Info
+	var err error
+	if cfg.generic {
+		info, err = authority.ParseIssuer(authorityURL, po)
+	} else {
+		info, err = authority.Parse(authorityURL, po)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkCertificate(p, info, log); err != nil {
+		return nil, err
+	}
+	hc, err := cfg.buildHTTPClient()
+	if err != nil {
+		return nil, err
+	}
+	wc := wire.New(hc)
+	wc.AppName, wc.AppVersion, wc.MaxRetries, wc.Logger = cfg.appName, cfg.appVer, cfg.maxRetries, cfg.logger
+	if cfg.timeout == 0 {
+		cfg.timeout = DefaultTimeout
+	}
+	c := &Client{
+		clientID: clientID,
+		info:     info,
+		proof:    p,
+		wire:     wc,
+		cfg:      cfg,
+		log:      log,
+		resolver: authority.NewResolver(wc, authority.ResolverOptions{
+			DisableInstanceDiscovery: cfg.noDiscovery,
+			ValidateAuthority:        cfg.validate,
+			AllowInsecureLoopback:    cfg.insecureLoopback,
+		}),
+		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
+	}
+	return c, nil
+}
+
+func checkCertificate(p Proof, info authority.Info, log *slog.Logger) error {
+	if p.kind != proofCertificate {
+		return nil
+	}
+	if _, ec := p.cert.Key.(*ecdsa.PrivateKey); ec && info.Kind != authority.Generic {
+		return fmt.Errorf("certificate %s has an EC key; %s authorities accept only RSA keys", p.source, info.Kind)
+	}
+	if now := time.Now(); now.After(p.cert.Leaf.NotAfter) {
+		log.Warn("appcred: certificate has expired; the authority will likely refuse it",
+			"certificate", p.source, "not_after", p.cert.Leaf.NotAfter)
+	}
+	return nil
+}
+
+func (cfg *config) buildHTTPClient() (*http.Client, error) {
+	if cfg.httpClient != nil {
+		if cfg.transport != nil || len(cfg.rootCAs) > 0 {
+			return nil, errors.New("WithHTTPClient cannot be combined with WithTransport or WithCACertificates: configure the client's transport instead")
+		}
+		return cfg.httpClient, nil
+	}
+	hc := wire.DefaultHTTPClient()
+	if cfg.transport != nil {
+		if len(cfg.rootCAs) > 0 {
+			return nil, errors.New("WithTransport cannot be combined with WithCACertificates: set RootCAs on the transport instead")
+		}
+		hc.Transport = cfg.transport
+		return hc, nil
+	}
+	if len(cfg.rootCAs) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		for _, pem := range cfg.rootCAs {
+			pool.AppendCertsFromPEM(pem)
+		}
+		t := hc.Transport.(*http.Transport)
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return hc, nil
+}
+
+// ClientID returns the application (client) id.
+func (c *Client) ClientID() string { return c.clientID }
+
+// Authority returns the canonical authority URL.
+func (c *Client) Authority() string { return c.info.URL() }
+
+// AcquireTokenForClient returns an app-only access token for scopes (for
+// client credentials, one resource's "{resource}/.default"). A cached token is
+// returned at once, without locks held across I/O or allocation; a token past
+// its refresh time is still returned while one background refresh runs.
+// Concurrent misses for the same scopes share one request to the authority.
+func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opts ...AcquireOption) (Token, error) {
+	var o acquireOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if len(scopes) == 0 {
+		return Token{}, errors.New("AcquireTokenForClient: no scopes given (want e.g. \"api://orders/.default\")")
+	}
+	tenant := c.info.Tenant
+	if o.tenant != "" && !strings.EqualFold(o.tenant, tenant) {
+		if err := c.checkTenant(o.tenant); err != nil {
+			return Token{}, err
+		}
+		tenant = o.tenant
+	}
+	var buf [256]byte
+	key := cache.AppendKey(buf[:0], cache.KeyParts{
+		ClientID: c.clientID, Host: c.info.Host, Tenant: tenant, Kind: cache.KindApp, Scopes: scopes,
+	})
+	if o.claims == "" {
+		if t, ok := c.cache.Lookup(key); ok {
+			return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn,
+				RefreshOn: t.RefreshOn, FromCache: true}, nil
+		}
+	}
+	return c.acquireSlow(ctx, string(key), tenant, scopes, o.claims)
+}
+
+// acquireSlow is the miss path: everything that may allocate or wait.
+func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []string, claims string) (Token, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.timeout)
+		defer cancel()
+	}
+	scopes = append([]string(nil), scopes...) // the refresher outlives the caller's slice
+	fetch := func(ctx context.Context) (*cache.Token, error) { return c.requestToken(ctx, tenant, scopes, "") }
+	var t *cache.Token
+	var err error
+	if claims == "" {
+		t, err = c.cache.Fetch(ctx, key, fetch)
+	} else {
+		// A claims request skips the cached token; its result replaces it, and
+		// later refreshes go back to plain requests.
+		if t, err = c.requestToken(ctx, tenant, scopes, claims); err == nil {
+			t, err = c.cache.Put(ctx, key, t, fetch)
+		}
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn}, nil
+}
+
+func (c *Client) checkTenant(tenant string) error {
+	_, err := authority.New(c.info.Scheme+"://"+c.info.Host, tenant,
+		authority.ParseOptions{AllowInsecureLoopback: c.cfg.insecureLoopback})
+	if err != nil {
+		return err
+	}
+	if c.info.Kind != authority.Entra {
+		return fmt.Errorf("a tenant cannot be chosen per request for a %s authority", c.info.Kind)
+	}
+	return nil
+}
+
+// RemoveTokensForClient removes every cached token of this client (all
+// tenants and scopes), from memory and from the cache store.
+func (c *Client) RemoveTokensForClient(ctx context.Context) error {
+	c.cache.RemovePrefix(ctx, cache.ClientPrefix(c.clientID, "", ""))
+	return nil
+}
+
+// Close stops background refreshes. Cached tokens are dropped with the client.
+func (c *Client) Close() error { return c.cache.Close() }

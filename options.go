@@ -1,0 +1,161 @@
+package appcred
+
+import (
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/appcred/appcred/cache"
+)
+
+// DefaultTimeout bounds a token request whose context has no deadline.
+const DefaultTimeout = 30 * time.Second
+
+// Option configures a Client; pass them to New.
+type Option func(*config) error
+
+type config struct {
+	httpClient       *http.Client
+	transport        http.RoundTripper
+	rootCAs          [][]byte
+	timeout          time.Duration
+	appName, appVer  string
+	clientClaims     map[string]any
+	logger           *slog.Logger
+	noDiscovery      bool
+	validate         bool
+	insecureLoopback bool
+	generic          bool
+	store            cache.Store
+	maxRetries       int
+	now              func() time.Time
+}
+
+// WithHTTPClient sends every request through hc (its transport, proxies,
+// TLS settings and timeouts). It cannot be combined with WithTransport or
+// WithCACertificates.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error {
+		if hc == nil {
+			return errors.New("WithHTTPClient: client is nil")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithTransport sends every request through rt, with appcred's timeouts and
+// redirect policy around it.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *config) error {
+		if rt == nil {
+			return errors.New("WithTransport: transport is nil")
+		}
+		c.transport = rt
+		return nil
+	}
+}
+
+// WithCACertificates trusts the PEM CA certificates in pem in addition to the
+// system roots, for example the CA of appcred's local authority.
+func WithCACertificates(pem []byte) Option {
+	return func(c *config) error {
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return errors.New("WithCACertificates: no PEM CERTIFICATE found")
+		}
+		c.rootCAs = append(c.rootCAs, pem)
+		return nil
+	}
+}
+
+// WithTimeout bounds each token request whose context has no deadline
+// (DefaultTimeout when not set).
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("WithTimeout: timeout must be positive")
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithAppName sends the application's name and version to the authority
+// (x-app-name, x-app-ver), as MSAL does.
+func WithAppName(name, version string) Option {
+	return func(c *config) error { c.appName, c.appVer = name, version; return nil }
+}
+
+// WithClientClaims adds claims to every client assertion made from a
+// certificate. The standard claims (aud, iss, sub, jti, nbf, iat, exp) cannot
+// be overridden.
+func WithClientClaims(claims map[string]any) Option {
+	return func(c *config) error {
+		c.clientClaims = make(map[string]any, len(claims))
+		for k, v := range claims {
+			c.clientClaims[k] = v
+		}
+		return nil
+	}
+}
+
+// WithLogger logs token requests, retries, refreshes and store problems to l.
+// Secrets and tokens are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithInstanceDiscovery turns Entra instance discovery (authority validation)
+// on or off. It is on by default for Microsoft hosts and off for other hosts,
+// including loopback; true asks for it for every host.
+func WithInstanceDiscovery(enabled bool) Option {
+	return func(c *config) error { c.noDiscovery, c.validate = !enabled, enabled; return nil }
+}
+
+// WithInsecureLoopback allows a plain-http authority on a loopback address
+// (localhost, 127.0.0.0/8, ::1) — for tests only. Any other http authority is
+// always refused.
+func WithInsecureLoopback() Option {
+	return func(c *config) error { c.insecureLoopback = true; return nil }
+}
+
+// WithGenericIssuer treats the authority as a generic OpenID Connect issuer
+// (discovery at {issuer}/.well-known/openid-configuration, no tenant) instead
+// of an Entra authority URL.
+func WithGenericIssuer() Option {
+	return func(c *config) error { c.generic = true; return nil }
+}
+
+// WithCacheStore persists tokens in s (per key), so restarts and replicas
+// share them. The in-memory cache stays in front of it.
+func WithCacheStore(s cache.Store) Option {
+	return func(c *config) error { c.store = s; return nil }
+}
+
+// WithMaxRetries sets how many times a request is retried after a 429, a 5xx
+// or a transport error (3 by default; negative disables retries).
+func WithMaxRetries(n int) Option {
+	return func(c *config) error { c.maxRetries = n; return nil }
+}
+
+// AcquireOption changes one AcquireTokenForClient call.
+type AcquireOption func(*acquireOptions)
+
+type acquireOptions struct {
+	claims string
+	tenant string
+}
+
+// WithClaims sends a claims request (for example the decoded claims of a
+// WWW-Authenticate challenge). The cached token is skipped and replaced.
+func WithClaims(claims string) AcquireOption {
+	return func(o *acquireOptions) { o.claims = claims }
+}
+
+// WithTenant requests the token from another tenant of the same authority
+// host (a multi-tenant application).
+func WithTenant(tenant string) AcquireOption {
+	return func(o *acquireOptions) { o.tenant = tenant }
+}

@@ -1,0 +1,120 @@
+package appcred
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/appcred/appcred/authority"
+	"github.com/appcred/appcred/cache"
+	"github.com/appcred/appcred/proof"
+)
+
+const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// requestToken asks the authority for an app token: it resolves the
+// endpoints, adds the proof and posts the client-credentials request.
+func (c *Client) requestToken(ctx context.Context, tenant string, scopes []string, claims string) (*cache.Token, error) {
+	info := c.info
+	if tenant != "" {
+		info.Tenant = strings.ToLower(tenant)
+	}
+	ep, err := c.resolver.Resolve(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"grant_type": {"client_credentials"},
+		"client_id":  {c.clientID},
+		"scope":      {strings.Join(scopes, " ")},
+	}
+	if claims != "" {
+		form.Set("claims", claims)
+	}
+	hdr, err := c.addProof(ctx, info, ep, form)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	resp, err := c.wire.PostForm(ctx, ep.TokenEndpoint, form, hdr)
+	if err != nil {
+		return nil, err
+	}
+	exp := resp.ExpiresAt(now)
+	t := &cache.Token{
+		AccessToken: resp.AccessToken,
+		TokenType:   resp.TokenType,
+		ExpiresOn:   exp,
+		RefreshOn:   cache.ComputeRefreshOn(now, exp, resp.RefreshIn()),
+	}
+	if t.TokenType == "" {
+		t.TokenType = "Bearer"
+	}
+	if resp.ExtExpiresIn > 0 {
+		t.ExtExpiresOn = now.Add(time.Duration(resp.ExtExpiresIn) * time.Second)
+	}
+	c.log.Debug("appcred: token acquired from authority", "endpoint", ep.TokenEndpoint, "token", t)
+	return t, nil
+}
+
+// addProof adds the client's proof to form (or returns a Basic header).
+func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority.Endpoints, form url.Values) (http.Header, error) {
+	switch c.proof.kind {
+	case proofSecret:
+		switch ep.PreferredSecretMethod() {
+		case authority.MethodSecretPost:
+			form.Set("client_secret", string(c.proof.secret))
+			return nil, nil
+		case authority.MethodSecretBasic:
+			// RFC 6749 §2.3.1: both parts form-urlencoded before base64.
+			req := http.Request{Header: http.Header{}}
+			req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(string(c.proof.secret)))
+			return req.Header, nil
+		default:
+			return nil, fmt.Errorf("authority %s accepts neither client_secret_post nor client_secret_basic", info.URL())
+		}
+	case proofCertificate:
+		if !ep.Supports(authority.MethodPrivateKeyJWT) {
+			return nil, fmt.Errorf("authority %s does not accept private_key_jwt (certificate) client authentication", info.URL())
+		}
+		alg := c.proof.certOpts.Alg
+		if alg == "" {
+			switch {
+			case isEC(c.proof.cert):
+				alg = proof.ES256
+			case info.Kind == authority.Entra:
+				alg = proof.PS256
+			default:
+				alg = proof.RS256
+			}
+		}
+		a, err := c.proof.cert.Assertion(c.clientID, ep.TokenEndpoint, proof.AssertionOptions{
+			Alg: alg, SendX5C: c.proof.certOpts.SendX5C, Claims: c.cfg.clientClaims,
+		})
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_assertion_type", assertionType)
+		form.Set("client_assertion", a)
+	case proofAssertion:
+		a, err := c.proof.assertion(ctx, AssertionRequest{ClientID: c.clientID, TokenEndpoint: ep.TokenEndpoint})
+		if err != nil {
+			return nil, fmt.Errorf("assertion callback: %w", err)
+		}
+		if strings.TrimSpace(a) == "" {
+			return nil, fmt.Errorf("assertion callback returned an empty assertion")
+		}
+		form.Set("client_assertion_type", assertionType)
+		form.Set("client_assertion", a)
+	}
+	return nil, nil
+}
+
+func isEC(c *proof.Certificate) bool {
+	_, ok := c.Key.(*ecdsa.PrivateKey)
+	return ok
+}
