@@ -1,0 +1,92 @@
+package sts_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appcred/appcred/sts"
+)
+
+// FuzzTokenRequest drives the token endpoint's request parsing (form body,
+// content type, HTTP Basic header, client assertion) with arbitrary input:
+// every answer must be a well-formed Entra response, never a panic (which the
+// handler would turn into a 500) or a hang.
+//
+//	go test -run '^$' -fuzz FuzzTokenRequest -fuzztime 60s ./sts/
+func FuzzTokenRequest(f *testing.F) {
+	a, err := sts.Open(sts.Options{StateDir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	seed := a.Seed()
+	good, _ := certs(f)
+	app, err := a.AddApp(seed.TenantID, sts.AppSpec{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := a.AddCertificate(seed.TenantID, app.ClientID, good.certPEM); err != nil {
+		f.Fatal(err)
+	}
+	h := a.Handler()
+	const host = "authority.test"
+	aud := "https://" + host + "/" + seed.TenantID + "/oauth2/v2.0/token"
+	secretForm := url.Values{"grant_type": {"client_credentials"}, "client_id": {seed.ClientID},
+		"client_secret": {seed.ClientSecret}, "scope": {seed.Scope}}.Encode()
+	f.Add(secretForm, "application/x-www-form-urlencoded", "", false)
+	f.Add("grant_type=client_credentials&scope="+url.QueryEscape(seed.Scope), "application/x-www-form-urlencoded; charset=utf-8",
+		"Basic "+basic(seed.ClientID, seed.ClientSecret), false)
+	f.Add(assertionForm(app.ClientID, pythonAssertion(f, good, app.ClientID, aud, time.Now()), seed.Scope).Encode(),
+		"application/x-www-form-urlencoded", "", false)
+	f.Add(assertionForm(app.ClientID, goAssertion(f, good, app.ClientID, aud, time.Now()), seed.Scope+" openid").Encode(),
+		"", "", false)
+	f.Add("grant_type=client_credentials&client_id="+seed.ClientID+"&client_secret=x&resource=api://appcred-demo", "", "", true)
+	f.Add("a=%zz;b&&=", "text/plain", "Basic Og==", false)
+	f.Add(assertionForm(app.ClientID, "eyJhbGciOiJub25lIn0.eyJ9.", "x/.default").Encode(), "", "Bearer x", true)
+
+	f.Fuzz(func(t *testing.T, body, contentType, authorization string, v1 bool) {
+		path := "/" + seed.TenantID + "/oauth2/v2.0/token"
+		if v1 {
+			path = "/" + seed.TenantID + "/oauth2/token"
+		}
+		req := httptest.NewRequest(http.MethodPost, "https://"+host+path, strings.NewReader(body))
+		if contentType != "" {
+			req.Header["Content-Type"] = []string{contentType}
+		}
+		if authorization != "" {
+			req.Header["Authorization"] = []string{authorization}
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("status %d, body is not JSON: %q", rec.Code, rec.Body.String())
+		}
+		switch rec.Code {
+		case http.StatusOK:
+			if tok, _ := out["access_token"].(string); strings.Count(tok, ".") != 2 {
+				t.Fatalf("200 without a JWS access token: %s", rec.Body.String())
+			}
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge:
+			desc, _ := out["error_description"].(string)
+			if !strings.HasPrefix(desc, "AADSTS") || out["error"] == "" || out["trace_id"] == "" {
+				t.Fatalf("status %d, not an Entra error: %s", rec.Code, rec.Body.String())
+			}
+			if s := seed.ClientSecret; strings.Contains(rec.Body.String(), s) {
+				t.Fatalf("the error echoes the client secret")
+			}
+		default:
+			t.Fatalf("unexpected status %d: %s", rec.Code, rec.Body.String())
+		}
+	})
+}
+
+func basic(id, secret string) string {
+	req, _ := http.NewRequest(http.MethodGet, "https://x/", nil)
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
+}
