@@ -1,0 +1,194 @@
+package appcred
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/appcred/appcred/proof"
+)
+
+// genericIssuer is a small standards-only OAuth 2.0 server: RFC 8414 discovery,
+// client_secret_basic (RFC 6749 §2.3.1) and private_key_jwt (RFC 7523), and
+// none of Entra's extras.
+type genericIssuer struct {
+	srv      *httptest.Server
+	clientID string
+	secret   string
+	cert     *proof.Certificate
+	requests atomic.Int64
+}
+
+func newGenericIssuer(t *testing.T) *genericIssuer {
+	t.Helper()
+	cert, err := proof.NewSelfSigned("CN=generic-client", 0, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &genericIssuer{clientID: "svc:orders", secret: "s3cret/with+odd&chars", cert: cert}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer":                                g.srv.URL,
+			"token_endpoint":                        g.srv.URL + "/token",
+			"jwks_uri":                              g.srv.URL + "/jwks",
+			"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "private_key_jwt"},
+		})
+	})
+	mux.HandleFunc("POST /token", g.token)
+	g.srv = httptest.NewTLSServer(mux)
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+func (g *genericIssuer) fail(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
+}
+
+func (g *genericIssuer) token(w http.ResponseWriter, r *http.Request) {
+	g.requests.Add(1)
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+		g.fail(w, 400, "invalid_request")
+		return
+	}
+	if r.PostForm.Has("client_secret") { // only Basic is advertised for secrets
+		g.fail(w, 401, "invalid_client")
+		return
+	}
+	if user, pass, ok := r.BasicAuth(); ok {
+		id, _ := url.QueryUnescape(user)
+		sec, _ := url.QueryUnescape(pass)
+		if id != g.clientID || subtle.ConstantTimeCompare([]byte(sec), []byte(g.secret)) != 1 {
+			g.fail(w, 401, "invalid_client")
+			return
+		}
+	} else if r.PostForm.Get("client_assertion_type") == assertionType {
+		claims := jwt.MapClaims{}
+		_, err := jwt.ParseWithClaims(r.PostForm.Get("client_assertion"), claims,
+			func(*jwt.Token) (any, error) { return g.cert.Leaf.PublicKey, nil },
+			jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(g.srv.URL+"/token"),
+			jwt.WithIssuer(g.clientID), jwt.WithSubject(g.clientID), jwt.WithExpirationRequired())
+		if err != nil {
+			g.fail(w, 401, "invalid_client")
+			return
+		}
+	} else {
+		g.fail(w, 401, "invalid_client")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"access_token": "opaque-" + r.PostForm.Get("scope"), "token_type": "Bearer", "expires_in": 3600,
+	})
+}
+
+func TestGenericIssuer(t *testing.T) {
+	g := newGenericIssuer(t)
+	for name, p := range map[string]Proof{
+		"client_secret_basic": FromSecret(g.secret),
+		"private_key_jwt":     FromCertificate(g.cert, CertificateOptions{}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := New(g.srv.URL, g.clientID, p, WithGenericIssuer(), WithHTTPClient(g.srv.Client()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			before := g.requests.Load()
+			for i := 0; i < 2; i++ {
+				tok, err := c.AcquireTokenForClient(context.Background(), []string{"orders.read"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tok.AccessToken != "opaque-orders.read" || tok.FromCache != (i == 1) {
+					t.Fatalf("call %d: %v", i, tok)
+				}
+			}
+			if n := g.requests.Load() - before; n != 1 {
+				t.Fatalf("%d requests, want 1", n)
+			}
+		})
+	}
+	c, _ := New(g.srv.URL, g.clientID, FromSecret("wrong-Zq8v1x"), WithGenericIssuer(), WithHTTPClient(g.srv.Client()))
+	_, err := c.AcquireTokenForClient(context.Background(), []string{"orders.read"})
+	var re *ResponseError
+	if !errors.As(err, &re) || re.StatusCode != 401 || re.Code != "invalid_client" {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if strings.Contains(err.Error(), "wrong-Zq8v1x") {
+		t.Fatal("error text contains the secret")
+	}
+}
+
+// The client retries a 429 with Retry-After and a 503, and gives up at the
+// context deadline against a server that never answers.
+func TestFaultsThroughClient(t *testing.T) {
+	g := newGenericIssuer(t)
+	var calls atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": "https://" + r.Host, "token_endpoint": "https://" + r.Host + "/token",
+			"token_endpoint_auth_methods_supported": []string{"client_secret_basic"}})
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+		case 2:
+			http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+		default:
+			g.token(w, r)
+		}
+	})
+	flaky := httptest.NewTLSServer(mux)
+	defer flaky.Close()
+	c, err := New(flaky.URL, g.clientID, FromSecret(g.secret), WithGenericIssuer(), WithHTTPClient(flaky.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.AcquireTokenForClient(context.Background(), []string{"x"}); err != nil {
+		t.Fatalf("after 429 and 503: %v", err)
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("%d attempts, want 3", calls.Load())
+	}
+
+	hang := make(chan struct{})
+	silent := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_ = json.NewEncoder(w).Encode(map[string]any{"issuer": "https://" + r.Host, "token_endpoint": "https://" + r.Host + "/token"})
+			return
+		}
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer silent.Close()
+	defer close(hang)
+	c2, err := New(silent.URL, "id", FromSecret("s"), WithGenericIssuer(), WithHTTPClient(silent.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = c2.AcquireTokenForClient(ctx, []string{"x"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("never-answering server: %v, want the context deadline", err)
+	}
+}
