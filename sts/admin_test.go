@@ -260,3 +260,27 @@ func TestConfigFile(t *testing.T) {
 		t.Errorf("a config with an unknown field: %v", err)
 	}
 }
+
+func TestStartStopsWithContextAndVerifyToken(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := sts.Start(ctx, sts.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{a: a, seed: a.Seed(), hc: a.HTTPClient()}
+	r := f.post(t, f.tokenURL(), f.secretForm())
+	tok := checkV2Response(t, r, 3599)
+	claims, err := a.VerifyToken(tok)
+	if err != nil || claims["azp"] != f.seed.ClientID {
+		t.Fatalf("VerifyToken: %v, claims %v", err, claims)
+	}
+	if _, err := a.VerifyToken(tok[:len(tok)-4] + "AAAA"); err == nil {
+		t.Error("VerifyToken accepted a tampered signature")
+	}
+	f.hc.CloseIdleConnections()
+	cancel()
+	eventually(t, "server stops after the context ends", func() bool {
+		_, err := a.HTTPClient().Get(a.URL() + "/common/discovery/keys")
+		return err != nil
+	})
+}
