@@ -2,6 +2,9 @@ package interop_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,14 +49,15 @@ func TestAzidentity(t *testing.T) {
 		name     string
 		clientID string
 		cred     newCred
+		chain    bool
 		resource string
 		acr      string
 	}{
-		{"secret/v2", f.seed.ClientID, secret, "v2", "1"},
-		{"secret/v1", f.seed.ClientID, secret, "v1", "1"},
-		{"cert-pem/v2", f.certClientID, certificate(pemData, false), "v2", "2"},
-		{"cert-pem-chain/v2", f.certClientID, certificate(pemData, true), "v2", "2"},
-		{"cert-pem-chain/v1", f.certClientID, certificate(pemData, true), "v1", "2"},
+		{"secret/v2", f.seed.ClientID, secret, false, "v2", "1"},
+		{"secret/v1", f.seed.ClientID, secret, false, "v1", "1"},
+		{"cert-pem/v2", f.certClientID, certificate(pemData, false), false, "v2", "2"},
+		{"cert-pem-chain/v2", f.certClientID, certificate(pemData, true), true, "v2", "2"},
+		{"cert-pem-chain/v1", f.certClientID, certificate(pemData, true), true, "v1", "2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +84,7 @@ func TestAzidentity(t *testing.T) {
 			if left := time.Until(first.ExpiresOn); left < 55*time.Minute || left > time.Hour {
 				t.Errorf("token expires in %v, want about 3599 s", left)
 			}
+			checkSent(t, counter.lastForm(), tc.acr == "1", tc.chain)
 			f.checkToken(t, first.Token, w)
 
 			second, err := cred.GetToken(ctx, opts)
@@ -102,7 +107,36 @@ func TestAzidentity(t *testing.T) {
 			if n := counter.tokens.Load(); n != 2 {
 				t.Errorf("CAE GetToken: %d token requests in all, want 2", n)
 			}
+			if claims := counter.lastForm().Get("claims"); !strings.Contains(claims, "CP1") {
+				t.Errorf("CAE request sent claims %q, want the CP1 capability", claims)
+			}
 			f.checkToken(t, cae.Token, w)
 		})
+	}
+}
+
+// TestAzidentityError checks that azidentity reports the authority's error
+// for a wrong secret as an AuthenticationFailedError with the 401 response.
+func TestAzidentityError(t *testing.T) {
+	f := startAuthority(t)
+	hc, _ := f.countingClient(t)
+	cred, err := azidentity.NewClientSecretCredential(f.seed.TenantID, f.seed.ClientID, "not-the-secret-"+f.seed.TenantID,
+		&azidentity.ClientSecretCredentialOptions{DisableInstanceDiscovery: true, ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: f.a.URL() + "/"},
+			Transport: hc,
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{f.seed.Scope}})
+	var afe *azidentity.AuthenticationFailedError
+	if !errors.As(err, &afe) {
+		t.Fatalf("GetToken with a wrong secret: %v, want an AuthenticationFailedError", err)
+	}
+	if afe.RawResponse == nil || afe.RawResponse.StatusCode != http.StatusUnauthorized ||
+		!strings.Contains(afe.Error(), "AADSTS7000215") {
+		t.Errorf("error %q (response %v), want HTTP 401 with AADSTS7000215", afe.Error(), afe.RawResponse != nil)
 	}
 }

@@ -1,6 +1,7 @@
 package interop_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -8,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -112,18 +115,68 @@ func startAuthority(t *testing.T) *fixture {
 }
 
 // countingTransport counts token requests (POSTs to a token endpoint) that
-// go through it, so a test can tell a cache hit from a network call.
+// go through it, so a test can tell a cache hit from a network call, and
+// keeps the last token request's form to check what the client sent.
 type countingTransport struct {
 	base   http.RoundTripper
 	tokens atomic.Int64
+
+	mu   sync.Mutex
+	form url.Values
 }
 
-// RoundTrip counts token POSTs and passes every request on.
+// RoundTrip counts and records token POSTs and passes every request on.
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
 		c.tokens.Add(1)
+		if r.Body != nil {
+			body, err := io.ReadAll(r.Body)
+			_ = r.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			r = r.Clone(r.Context())
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			form, _ := url.ParseQuery(string(body))
+			c.mu.Lock()
+			c.form = form
+			c.mu.Unlock()
+		}
 	}
 	return c.base.RoundTrip(r)
+}
+
+// lastForm is the form of the last token request.
+func (c *countingTransport) lastForm() url.Values {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.form
+}
+
+// checkSent checks how the last token request authenticated: a client
+// secret, or a client assertion signed PS256 with "x5t#S256" (as MSAL Go and
+// azidentity sign for Entra) carrying "x5c" exactly when x5c is true.
+func checkSent(t *testing.T, form url.Values, secret, x5c bool) {
+	t.Helper()
+	if form == nil {
+		t.Fatal("no token request recorded")
+	}
+	if secret {
+		if form.Get("client_secret") == "" || form.Has("client_assertion") {
+			t.Errorf("want client_secret and no client_assertion in the form, got fields %v", slices.Sorted(maps.Keys(form)))
+		}
+		return
+	}
+	raw := form.Get("client_assertion")
+	tok, _, err := jwt.NewParser().ParseUnverified(raw, jwt.MapClaims{})
+	if err != nil {
+		t.Fatalf("client_assertion: %v", err)
+	}
+	_, hasX5C := tok.Header["x5c"]
+	if tok.Header["alg"] != "PS256" || tok.Header["x5t#S256"] == nil || hasX5C != x5c {
+		t.Errorf("assertion header alg %v, x5t#S256 %v, x5c present %v; want PS256, a thumbprint, x5c %v",
+			tok.Header["alg"], tok.Header["x5t#S256"] != nil, hasX5C, x5c)
+	}
 }
 
 // countingClient returns an HTTP client trusting the authority's CA whose

@@ -3,6 +3,7 @@ package interop_test
 import (
 	"context"
 	"crypto/x509"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +75,10 @@ func TestMSALGo(t *testing.T) {
 			if left := time.Until(first.ExpiresOn); left < 55*time.Minute || left > time.Hour {
 				t.Errorf("token expires in %v, want about 3599 s", left)
 			}
+			checkSent(t, counter.lastForm(), tc.acr == "1", tc.x5c)
+			if sc := counter.lastForm().Get("scope"); !strings.Contains(sc, "openid") {
+				t.Errorf("MSAL Go sent scope %q; it is known to add openid offline_access profile", sc)
+			}
 			f.checkToken(t, first.AccessToken, want{clientID: tc.clientID, resource: tc.resource, acr: tc.acr})
 
 			second, err := client.AcquireTokenByCredential(ctx, scopes)
@@ -88,5 +93,33 @@ func TestMSALGo(t *testing.T) {
 					second.Metadata.TokenSource, second.AccessToken == first.AccessToken)
 			}
 		})
+	}
+}
+
+// TestMSALGoError checks that MSAL Go reads the authority's Entra-shaped
+// error for a wrong secret: HTTP 401 with AADSTS7000215.
+func TestMSALGoError(t *testing.T) {
+	f := startAuthority(t)
+	hc, counter := f.countingClient(t)
+	cred, err := confidential.NewCredFromSecret("not-the-secret-" + f.seed.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := confidential.New(f.a.TenantURL(f.seed.TenantID), f.seed.ClientID, cred,
+		confidential.WithHTTPClient(hc), confidential.WithInstanceDiscovery(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = client.AcquireTokenByCredential(ctx, []string{f.seed.Scope})
+	if err == nil {
+		t.Fatal("AcquireTokenByCredential with a wrong secret succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "AADSTS7000215") || !strings.Contains(msg, "401") {
+		t.Errorf("error = %q, want HTTP 401 with AADSTS7000215", msg)
+	}
+	if n := counter.tokens.Load(); n != 1 {
+		t.Errorf("%d token requests, want 1 (no retry of a 401)", n)
 	}
 }

@@ -15,8 +15,12 @@ import (
 	"github.com/appcred/appcred/proof"
 )
 
-// pythonTimeout bounds one script run (it runs every case of one library).
-const pythonTimeout = 60 * time.Second
+const (
+	// pythonTimeout bounds one script run (it runs every case of one library).
+	pythonTimeout = 60 * time.Second
+	// wrongSecret is a client secret the authority must refuse (AADSTS7000215).
+	wrongSecret = "interop-wrong-secret-value"
+)
 
 // pyCase is one client run by a script; the fields are the scripts' config.
 type pyCase struct {
@@ -35,6 +39,7 @@ type pyCase struct {
 	SendChain       bool   `json:"send_certificate_chain,omitempty"`
 
 	resource, acr string // expectations, not sent
+	wantErr       string // the client must fail with this in its error
 }
 
 // pyResult is one case's outcome as a script prints it.
@@ -53,7 +58,8 @@ type pyResult struct {
 // TestMSALPython runs MSAL Python (Debian python3-msal, 1.21) against the
 // local authority with a secret and with a certificate (x5t only, and with
 // the public certificate sent as x5c, which MSAL Python writes with line
-// breaks), for v2 and v1 resources.
+// breaks), for v2 and v1 resources, and reads the authority's error for a
+// wrong secret.
 func TestMSALPython(t *testing.T) {
 	t.Parallel()
 	py := pythonInterpreter(t)
@@ -71,10 +77,11 @@ func TestMSALPython(t *testing.T) {
 		cert("cert/v2", "v2", false),
 		cert("cert-x5c/v2", "v2", true),
 		cert("cert-x5c/v1", "v1", true),
+		{Name: "wrong-secret", ClientID: f.seed.ClientID, Scope: f.scopeFor("v2"), Secret: wrongSecret, wantErr: "AADSTS7000215"},
 	}
 	results := runPython(t, py, "msal_client.py", f.a.CAFile(), map[string]any{
 		"authority": f.a.URL(), "tenant": f.seed.TenantID, "cases": cases,
-	}, f.seed.ClientSecret)
+	}, f.seed.ClientSecret, wrongSecret)
 	checkPython(t, f, cases, results, func(t *testing.T, r pyResult) {
 		if r.ExpiresIn == nil || *r.ExpiresIn < 3500 || *r.ExpiresIn > 3600 {
 			t.Errorf("expires_in = %v, want about 3599", r.ExpiresIn)
@@ -85,7 +92,7 @@ func TestMSALPython(t *testing.T) {
 // TestAzureIdentityPython runs azure-identity (Debian python3-azure,
 // 1.13.0b2) ClientSecretCredential and CertificateCredential (PEM with key and
 // certificate, with and without the chain; and appcred's PKCS#12 file)
-// against the local authority.
+// against the local authority, and reads its error for a wrong secret.
 func TestAzureIdentityPython(t *testing.T) {
 	t.Parallel()
 	py := pythonInterpreter(t)
@@ -112,10 +119,11 @@ func TestAzureIdentityPython(t *testing.T) {
 		cert("cert-pem/v2", "v2", cf.combined, "", false),
 		cert("cert-pem-chain/v2", "v2", cf.combined, "", true),
 		cert("cert-pfx/v1", "v1", pfxPath, pfxPassword, false),
+		{Name: "wrong-secret", ClientID: f.seed.ClientID, Scope: f.scopeFor("v2"), Secret: wrongSecret, wantErr: "AADSTS7000215"},
 	}
 	results := runPython(t, py, "azure_identity_client.py", f.a.CAFile(), map[string]any{
 		"authority": f.a.URL(), "tenant": f.seed.TenantID, "ca_file": f.a.CAFile(), "cases": cases,
-	}, f.seed.ClientSecret, pfxPassword)
+	}, f.seed.ClientSecret, wrongSecret, pfxPassword)
 	checkPython(t, f, cases, results, func(t *testing.T, r pyResult) {
 		if r.ExpiresOn == nil || r.Now == nil || *r.ExpiresOn-*r.Now < 3500 || *r.ExpiresOn-*r.Now > 3601 {
 			t.Errorf("expires_on = %v at %v, want about 3599 s later", r.ExpiresOn, r.Now)
@@ -135,6 +143,12 @@ func checkPython(t *testing.T, f *fixture, cases []pyCase, results []pyResult, e
 		t.Run(tc.Name, func(t *testing.T) {
 			if r.Name != tc.Name {
 				t.Fatalf("result %d is for %q", i, r.Name)
+			}
+			if tc.wantErr != "" {
+				if !strings.Contains(r.Error, tc.wantErr) || r.AccessToken != "" {
+					t.Errorf("error %q, token %v; want an error with %s and no token", r.Error, r.AccessToken != "", tc.wantErr)
+				}
+				return
 			}
 			if r.Error != "" {
 				t.Fatalf("client error: %s", r.Error)
