@@ -1,12 +1,16 @@
 package sts_test
 
 import (
+	"crypto/sha1" //nolint:gosec // x5t is SHA-1
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
@@ -136,6 +140,15 @@ func TestCertificateAssertions(t *testing.T) {
 		"msal-go":     func() string { return goAssertion(t, good, f.certApp, aud, time.Now()) },
 		"proof-ps256": func() string { return proofAssertion(t, good, f.certApp, aud, proof.PS256) },
 		"proof-rs256": func() string { return proofAssertion(t, good, f.certApp, aud, proof.RS256) },
+		"x5c-only": func() string {
+			return signWith(t, jwt.SigningMethodRS256, good.key, map[string]any{"x5c": []string{good.pemBody}},
+				jwt.MapClaims{"aud": aud, "iss": f.certApp, "sub": f.certApp, "exp": time.Now().Add(time.Minute).Unix()})
+		},
+		"x5t-std-unpadded": func() string {
+			sum := sha1.Sum(good.cert.Raw) //nolint:gosec // thumbprint
+			return signWith(t, jwt.SigningMethodRS256, good.key, map[string]any{"x5t": base64.RawStdEncoding.EncodeToString(sum[:])},
+				jwt.MapClaims{"aud": aud, "iss": f.certApp, "sub": f.certApp, "exp": time.Now().Add(time.Minute).Unix()})
+		},
 	}
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
