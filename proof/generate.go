@@ -126,9 +126,20 @@ func (c *Certificate) KeyPEM() ([]byte, error) {
 // PFX returns the key and chain as a modern PKCS#12 file (AES-256 and a
 // SHA-256 MAC) protected by password.
 func (c *Certificate) PFX(password string) ([]byte, error) {
-	var cas []*x509.Certificate
+	return pkcs12.Modern.Encode(c.Key, c.Leaf, c.cas(), password)
+}
+
+// PFXLegacy returns the key and chain as a legacy PKCS#12 file (3DES and a
+// SHA-1 MAC), for readers that know no other format: azidentity and
+// golang.org/x/crypto/pkcs12, older Windows and Java. Prefer PFX where the
+// reader supports it.
+func (c *Certificate) PFXLegacy(password string) ([]byte, error) {
+	return pkcs12.LegacyDES.Encode(c.Key, c.Leaf, c.cas(), password)
+}
+
+func (c *Certificate) cas() []*x509.Certificate {
 	if len(c.Chain) > 1 {
-		cas = c.Chain[1:]
+		return c.Chain[1:]
 	}
-	return pkcs12.Modern.Encode(c.Key, c.Leaf, cas, password)
+	return nil
 }

@@ -77,6 +77,10 @@ func TestLoadCertificateFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	legacyDES, err := c.PFXLegacy("pw-123")
+	if err != nil {
+		t.Fatal(err)
+	}
 	legacy, err := pkcs12.LegacyRC2.Encode(rsaKey, c.Leaf, []*x509.Certificate{other.Leaf}, "pw-123")
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +95,7 @@ func TestLoadCertificateFormats(t *testing.T) {
 		"encrypted pkcs8": {append(c.CertPEM(), encPEM...), "pw-123"},
 		"pfx modern":      {modern, "pw-123"},
 		"pfx legacy":      {legacy, "pw-123"},
+		"pfx legacy des":  {legacyDES, "pw-123"},
 	}
 	for name, tc := range cases {
 		got, err := LoadCertificate(tc.data, []byte(tc.pw))
