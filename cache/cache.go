@@ -27,6 +27,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,11 +45,6 @@ const (
 	DefaultFetchTimeout = 30 * time.Second
 	DefaultRetryBase    = time.Second
 	DefaultRetryMax     = time.Minute
-)
-
-const (
-	numShards  = 64 // power of two
-	sweepEvery = time.Minute
 )
 
 // Options configure a Cache. The zero value is ready to use.
@@ -75,13 +71,16 @@ type Options struct {
 
 // Cache is a concurrent token cache. Create one with New and Close it when done.
 type Cache struct {
-	shards [numShards]shard
-	seed   maphash.Seed
-	now    func() time.Time
-	log    *slog.Logger
-	store  Store
-	skew   time.Duration
-	opt    Options
+	shards   [numShards]shard
+	seed     maphash.Seed
+	prefixes atomic.Pointer[prefixes]
+	prefixMu sync.Mutex
+	clock    *coarseClock // nil when Options.Now is set
+	now      func() time.Time
+	log      *slog.Logger
+	store    Store
+	skew     time.Duration
+	opt      Options
 
 	ctx    context.Context // cancelled by Close; parent of background work
 	cancel context.CancelFunc
@@ -90,18 +89,8 @@ type Cache struct {
 	wg     sync.WaitGroup
 
 	flights singleflight.Group
+	stripes [numStripes]stripe
 	stats   counters
-}
-
-// shard is one lock and map; padded so neighbouring shards' locks and
-// counters do not share a cache line.
-type shard struct {
-	mu        sync.RWMutex
-	m         map[string]*entry
-	lastSweep time.Time
-	hits      atomic.Uint64
-	misses    atomic.Uint64
-	_         [64]byte
 }
 
 // entry is one cached token. tok never changes after the entry is published;
@@ -120,11 +109,14 @@ const (
 	removed                       // deleted by Remove/Clear: never re-insert
 )
 
-// New returns an empty cache configured by o.
+// New returns an empty cache configured by o. Unless o.Now is set, it starts
+// one goroutine (a coarse clock for the hit path) that Close stops.
 func New(o Options) *Cache {
 	c := &Cache{seed: maphash.MakeSeed(), now: o.Now, log: o.Logger, store: o.Store, opt: o}
 	if c.now == nil {
 		c.now = time.Now
+		c.clock = startClock()
+		runtime.AddCleanup(c, (*coarseClock).halt, c.clock) // if never closed
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -144,19 +136,9 @@ func New(o Options) *Cache {
 	if c.opt.RetryMax <= 0 {
 		c.opt.RetryMax = DefaultRetryMax
 	}
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]*entry)
-	}
+	c.prefixes.Store(&prefixes{ids: map[string]uint32{"": 0}, names: []string{""}})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
-}
-
-func (c *Cache) shard(key []byte) *shard {
-	return &c.shards[maphash.Bytes(c.seed, key)&(numShards-1)]
-}
-
-func (c *Cache) shardString(key string) *shard {
-	return &c.shards[maphash.String(c.seed, key)&(numShards-1)]
 }
 
 // usable reports whether t may still be handed out at now.
@@ -165,87 +147,82 @@ func (c *Cache) usable(t *Token, now time.Time) bool {
 }
 
 // Lookup returns the cached token for key, or false on a miss (absent or no
-// longer usable; an expired entry is evicted). It does not allocate and holds
-// a shard's read lock only for the map access. At or past the token's
-// RefreshOn it starts one background refresh for the key and still returns
-// the cached token.
+// longer usable; an expired entry is evicted). It does not allocate (for
+// keys up to about 250 bytes after the tenant), takes no lock and writes no
+// shared memory except a striped counter. At or past the token's RefreshOn
+// it starts one background refresh for the key and still returns the cached
+// token.
 func (c *Cache) Lookup(key []byte) (*Token, bool) {
-	s := c.shard(key)
-	s.mu.RLock()
-	e := s.m[string(key)]
-	s.mu.RUnlock()
+	var buf [stackKey]byte
+	var e *entry
+	ck, ok := c.compact(buf[:0], key, false)
+	if ok {
+		e = c.shardOf(ck).load()[string(ck)]
+	}
 	if e == nil {
-		s.misses.Add(1)
+		c.stripe().misses.Add(1)
 		return nil, false
 	}
-	now := c.now()
-	if !c.usable(&e.tok, now) {
-		s.evict(string(key), e)
-		s.misses.Add(1)
-		return nil, false
+	// Fast path: by the coarse clock nothing is due for a while.
+	if c.clock == nil || c.clock.ns.Load() >= min(e.tok.RefreshOn.UnixNano(), e.tok.ExpiresOn.UnixNano()-int64(c.skew))-int64(clockSlack) {
+		now := c.now()
+		if !c.usable(&e.tok, now) {
+			c.evict(ck, e, now)
+			c.stripe().misses.Add(1)
+			return nil, false
+		}
+		if !now.Before(e.tok.RefreshOn) {
+			c.refreshAhead(key, e, now)
+		}
 	}
-	if !now.Before(e.tok.RefreshOn) {
-		c.refreshAhead(key, e, now)
-	}
-	s.hits.Add(1)
+	c.stripe().hits.Add(1)
 	return &e.tok, true
 }
 
 // peek is Lookup without statistics or refresh, for the miss path.
-func (c *Cache) peek(key string) (*Token, bool) {
-	s := c.shardString(key)
-	s.mu.RLock()
-	e := s.m[key]
-	s.mu.RUnlock()
+func (c *Cache) peek(ck string) (*Token, bool) {
+	e := c.shardOf([]byte(ck)).load()[ck]
 	if e == nil || !c.usable(&e.tok, c.now()) {
 		return nil, false
 	}
 	return &e.tok, true
 }
 
-// evict deletes key if it still maps to e.
-func (s *shard) evict(key string, e *entry) {
+// evict deletes the expired entry e (and any other expired entry of its shard).
+func (c *Cache) evict(ck []byte, e *entry, now time.Time) {
+	s := c.shardOf(ck)
 	s.mu.Lock()
-	if s.m[key] == e {
-		delete(s.m, key)
+	if s.load()[string(ck)] == e {
+		c.write(s, now, func(map[string]*entry) {})
 	}
 	s.mu.Unlock()
 }
 
-// insert publishes t under key (replacing any entry) and returns the new
-// entry. Writing to a shard sweeps it of expired entries now and then.
-func (c *Cache) insert(key string, t Token, fetch FetchFunc) *entry {
+// insert publishes t under the compact key ck (replacing any entry) and
+// returns the new entry.
+func (c *Cache) insert(ck string, t Token, fetch FetchFunc) *entry {
 	e := &entry{tok: t, fetch: fetch}
 	if e.tok.TokenType == "Bearer" {
 		e.tok.TokenType = "Bearer" // share the constant instead of a decoded copy
 	}
-	now := c.now()
-	s := c.shardString(key)
+	s := c.shardOf([]byte(ck))
 	s.mu.Lock()
-	s.m[key] = e
-	if now.Sub(s.lastSweep) >= sweepEvery {
-		s.lastSweep = now
-		for k, old := range s.m {
-			if !c.usable(&old.tok, now) {
-				delete(s.m, k)
-			}
-		}
-	}
+	c.write(s, c.now(), func(m map[string]*entry) { m[ck] = e })
 	s.mu.Unlock()
 	return e
 }
 
-// replace publishes t under key in place of old, unless old was removed or
+// replace publishes t under ck in place of old, unless old was removed or
 // another entry has been published meanwhile. It reports whether it did.
-func (c *Cache) replace(key string, old *entry, t Token) (*entry, bool) {
-	s := c.shardString(key)
+func (c *Cache) replace(ck string, old *entry, t Token) (*entry, bool) {
 	e := &entry{tok: t, fetch: old.fetch}
+	s := c.shardOf([]byte(ck))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.m[key]; (ok && cur != old) || old.state.Load()&removed != 0 {
+	if cur, ok := s.load()[ck]; (ok && cur != old) || old.state.Load()&removed != 0 {
 		return nil, false
 	}
-	s.m[key] = e
+	c.write(s, c.now(), func(m map[string]*entry) { m[ck] = e })
 	return e, true
 }
 
@@ -257,7 +234,7 @@ func (c *Cache) Put(ctx context.Context, key string, t *Token, fetch FetchFunc) 
 	if err != nil {
 		return nil, err
 	}
-	e := c.insert(key, v, fetch)
+	e := c.insert(c.compactString(key), v, fetch)
 	c.persist(ctx, key, &e.tok)
 	return &e.tok, nil
 }
@@ -279,16 +256,23 @@ func (c *Cache) Clear(ctx context.Context) int {
 // Store are not visited; a Fetch still in flight may add its key back.
 func (c *Cache) RemoveFunc(ctx context.Context, match func(key string) bool) int {
 	var keys []string
+	now := c.now()
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for k, e := range s.m {
-			if match(k) {
+		for ck, e := range s.load() {
+			if k := c.fullKey(ck); match(k) {
 				e.state.Or(removed)
-				delete(s.m, k)
 				keys = append(keys, k)
 			}
 		}
+		c.write(s, now, func(m map[string]*entry) {
+			for ck, e := range m {
+				if e.state.Load()&removed != 0 {
+					delete(m, ck)
+				}
+			}
+		})
 		s.mu.Unlock()
 	}
 	if c.store != nil {
@@ -306,10 +290,7 @@ func (c *Cache) RemoveFunc(ctx context.Context, match func(key string) bool) int
 func (c *Cache) Len() int {
 	n := 0
 	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
+		n += len(c.shards[i].load())
 	}
 	return n
 }
@@ -322,6 +303,9 @@ func (c *Cache) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	if c.clock != nil {
+		c.clock.halt()
+	}
 	c.cancel()
 	c.wg.Wait()
 	return nil
@@ -360,9 +344,9 @@ func (c *Cache) Stats() Stats {
 		Refreshes:       c.stats.refreshes.Load(),
 		RefreshFailures: c.stats.refreshFailures.Load(),
 	}
-	for i := range c.shards {
-		st.Hits += c.shards[i].hits.Load()
-		st.Misses += c.shards[i].misses.Load()
+	for i := range c.stripes {
+		st.Hits += c.stripes[i].hits.Load()
+		st.Misses += c.stripes[i].misses.Load()
 	}
 	return st
 }

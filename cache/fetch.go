@@ -46,7 +46,8 @@ func (c *Cache) fly(callerCtx context.Context, key string, fetch FetchFunc) (*To
 // fill is the body of a flight: memory (filled by a flight that just ended),
 // then the Store, then fetch.
 func (c *Cache) fill(ctx context.Context, key string, fetch FetchFunc) (*Token, error) {
-	if t, ok := c.peek(key); ok {
+	ck := c.compactString(key)
+	if t, ok := c.peek(ck); ok {
 		return t, nil
 	}
 	if c.store != nil {
@@ -57,11 +58,11 @@ func (c *Cache) fill(ctx context.Context, key string, fetch FetchFunc) (*Token, 
 		case t != nil && c.usable(t, c.now()):
 			if v, err := c.prepare(t); err == nil {
 				c.stats.storeHits.Add(1)
-				return &c.insert(key, v, fetch).tok, nil
+				return &c.insert(ck, v, fetch).tok, nil
 			}
 		}
 	}
-	return c.fetchAndPut(ctx, key, fetch)
+	return c.fetchAndPut(ctx, key, ck, fetch)
 }
 
 // Bypass calls fetch on ctx without consulting memory or the Store, and
@@ -72,10 +73,10 @@ func (c *Cache) Bypass(ctx context.Context, key string, fetch FetchFunc) (*Token
 	if fetch == nil {
 		return nil, errors.New("cache: Bypass needs a FetchFunc")
 	}
-	return c.fetchAndPut(ctx, key, fetch)
+	return c.fetchAndPut(ctx, key, c.compactString(key), fetch)
 }
 
-func (c *Cache) fetchAndPut(ctx context.Context, key string, fetch FetchFunc) (*Token, error) {
+func (c *Cache) fetchAndPut(ctx context.Context, key, ck string, fetch FetchFunc) (*Token, error) {
 	c.stats.fetches.Add(1)
 	t, err := fetch(ctx)
 	if err != nil {
@@ -88,10 +89,13 @@ func (c *Cache) fetchAndPut(ctx context.Context, key string, fetch FetchFunc) (*
 	if !c.usable(&v, c.now()) {
 		return &v, nil // too short-lived to cache; the caller may still use it
 	}
-	e := c.insert(key, v, fetch)
+	e := c.insert(ck, v, fetch)
 	c.persist(ctx, key, &e.tok)
 	return &e.tok, nil
 }
+
+// maxExpiry bounds ExpiresOn so that it fits in int64 nanoseconds.
+var maxExpiry = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // prepare checks a token from a FetchFunc or Store and returns a copy with
 // RefreshOn filled in when it was zero.
@@ -103,6 +107,8 @@ func (c *Cache) prepare(t *Token) (Token, error) {
 		return Token{}, errors.New("cache: token has an empty access token")
 	case t.ExpiresOn.IsZero():
 		return Token{}, errors.New("cache: token has no expiry")
+	case t.ExpiresOn.After(maxExpiry):
+		return Token{}, errors.New("cache: token expiry is implausibly far away")
 	}
 	v := *t
 	if v.RefreshOn.IsZero() {
@@ -159,7 +165,7 @@ func (c *Cache) refresh(key string, e *entry) {
 			"key", key, "failures", e.failures, "retry_in", wait, "err", err)
 		return
 	}
-	if ne, ok := c.replace(key, e, v); ok {
+	if ne, ok := c.replace(c.compactString(key), e, v); ok {
 		c.persist(ctx, key, &ne.tok)
 	}
 	e.state.And(^refreshing)

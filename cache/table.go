@@ -1,0 +1,201 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The table behind a Cache, built so that hits write no shared memory:
+//
+//   - Keys are stored compactly: the client|host|tenant| prefix that every key
+//     of one client repeats is interned once as a 4-byte id, so an entry holds
+//     only id + kind|extra|scopes.
+//   - Entries live in numShards copy-on-write maps. Readers load a shard's map
+//     with one atomic load and never lock; writers (misses, refreshes,
+//     evictions: rare) clone the shard's map under its mutex, change the clone
+//     and publish it (dropping expired entries once per sweepEvery).
+//   - The hit path reads a coarse clock (an atomic updated every clockTick by
+//     one goroutine per Cache) and reads the real clock only when a token is
+//     within clockSlack of its RefreshOn or expiry.
+//   - Hit and miss counters are striped to keep cores off one cache line.
+
+const (
+	numShards     = 1024 // power of two; a write copies len/numShards entries
+	sweepEvery    = time.Minute
+	prefixBytes   = 4   // size of an interned prefix id in a compact key
+	stackKey      = 256 // compact keys up to this size are built on the stack
+	probePrefixes = 4   // prefixes compared directly before hashing
+	clockTick     = 500 * time.Millisecond
+	clockSlack    = 2 * time.Second // > clockTick plus timer lateness
+	numStripes    = 8
+)
+
+// shard is one copy-on-write map of compact key → entry.
+type shard struct {
+	mu        sync.Mutex // serialises writers
+	m         atomic.Pointer[map[string]*entry]
+	lastSweep int64 // unix ns of the last sweep; guarded by mu
+}
+
+// load returns the current map (nil when empty); callers must not modify it.
+func (s *shard) load() map[string]*entry {
+	if p := s.m.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// write publishes a copy of the shard's map changed by f. Once per
+// sweepEvery it also leaves out the entries that are expired at now.
+// Call with s.mu held.
+func (c *Cache) write(s *shard, now time.Time, f func(m map[string]*entry)) {
+	m := maps.Clone(s.load())
+	if m == nil {
+		m = make(map[string]*entry, 1)
+	}
+	if ns := now.UnixNano(); ns-s.lastSweep >= int64(sweepEvery) {
+		s.lastSweep = ns
+		maps.DeleteFunc(m, func(_ string, e *entry) bool { return !c.usable(&e.tok, now) })
+	}
+	f(m)
+	s.m.Store(&m)
+}
+
+func (c *Cache) shardOf(ck []byte) *shard {
+	return &c.shards[maphash.Bytes(c.seed, ck)&(numShards-1)]
+}
+
+// prefixes interns key prefixes: ids maps a prefix to its index in names.
+// The table is copy-on-write; id 0 is the empty prefix.
+type prefixes struct {
+	ids   map[string]uint32
+	names []string
+}
+
+// splitKey returns the length of key's client|host|tenant| prefix (0 when
+// key has fewer than three separators).
+func splitKey(key []byte) int {
+	n := 0
+	for range 3 {
+		i := bytes.IndexByte(key[n:], sep)
+		if i < 0 {
+			return 0
+		}
+		n += i + 1
+	}
+	return n
+}
+
+// compact appends the compact form of key to dst. Without create, a prefix
+// never interned reports false (nothing can be cached under it).
+func (c *Cache) compact(dst, key []byte, create bool) ([]byte, bool) {
+	t := c.prefixes.Load()
+	// Most processes hold keys of one or two clients: comparing with the
+	// first few prefixes is cheaper than finding and hashing key's prefix.
+	// A key that starts with an interned prefix has that prefix as its own,
+	// because separators inside fields are escaped.
+	for id := 1; id < len(t.names) && id <= probePrefixes; id++ {
+		if p := t.names[id]; len(key) >= len(p) && string(key[:len(p)]) == p {
+			dst = binary.BigEndian.AppendUint32(dst, uint32(id))
+			return append(dst, key[len(p):]...), true
+		}
+	}
+	n := splitKey(key)
+	id, ok := t.ids[string(key[:n])]
+	if !ok {
+		if !create {
+			return dst, false
+		}
+		id = c.intern(string(key[:n]))
+	}
+	dst = binary.BigEndian.AppendUint32(dst, id)
+	return append(dst, key[n:]...), true
+}
+
+// compactString is compact for a string key, creating the prefix.
+func (c *Cache) compactString(key string) string {
+	ck, _ := c.compact(make([]byte, 0, prefixBytes+len(key)), []byte(key), true)
+	return string(ck)
+}
+
+// fullKey rebuilds the caller's key from a compact key.
+func (c *Cache) fullKey(ck string) string {
+	return c.prefixes.Load().names[binary.BigEndian.Uint32([]byte(ck))] + ck[prefixBytes:]
+}
+
+// intern returns the id of prefix, adding it to the table.
+func (c *Cache) intern(prefix string) uint32 {
+	c.prefixMu.Lock()
+	defer c.prefixMu.Unlock()
+	old := c.prefixes.Load()
+	if id, ok := old.ids[prefix]; ok {
+		return id
+	}
+	if len(old.names) == math.MaxUint32 {
+		panic("cache: more than 2³² distinct client prefixes")
+	}
+	t := &prefixes{ids: make(map[string]uint32, len(old.ids)+1), names: make([]string, len(old.names), len(old.names)+1)}
+	for k, v := range old.ids {
+		t.ids[k] = v
+	}
+	copy(t.names, old.names)
+	id := uint32(len(t.names))
+	t.ids[prefix] = id
+	t.names = append(t.names, strings.Clone(prefix))
+	c.prefixes.Store(t)
+	return id
+}
+
+// coarseClock holds the wall clock in unix nanoseconds, updated every
+// clockTick by its own goroutine until stopped.
+type coarseClock struct {
+	ns   atomic.Int64
+	stop chan struct{}
+	once sync.Once
+}
+
+func startClock() *coarseClock {
+	k := &coarseClock{stop: make(chan struct{})}
+	k.ns.Store(time.Now().UnixNano())
+	go func() {
+		t := time.NewTicker(clockTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				k.ns.Store(time.Now().UnixNano())
+			case <-k.stop:
+				return
+			}
+		}
+	}()
+	return k
+}
+
+// halt stops the goroutine; from then on the coarse clock reads as the end
+// of time, so every hit consults the real clock.
+func (k *coarseClock) halt() {
+	k.once.Do(func() {
+		k.ns.Store(math.MaxInt64)
+		close(k.stop)
+	})
+}
+
+// stripe is one set of hit/miss counters, alone on its cache line.
+type stripe struct {
+	hits, misses atomic.Uint64
+	_            [48]byte
+}
+
+// stripe picks a counter stripe at random (cheap: per-thread generator).
+func (c *Cache) stripe() *stripe {
+	return &c.stripes[rand.Uint32()&(numStripes-1)]
+}
