@@ -37,7 +37,7 @@ func verifyAssertion(app *appIdx, assertion string, auds []string, now time.Time
 	)
 	claims := jwt.MapClaims{}
 	_, err := parser.ParseWithClaims(assertion, claims, func(tok *jwt.Token) (any, error) {
-		k, e := assertionKey(app, tok.Header)
+		k, e := assertionKey(app, tok.Header, now)
 		if e != nil {
 			keyErr = e
 			return nil, e
@@ -124,47 +124,50 @@ func timeRangeError(claims jwt.MapClaims, now time.Time) *Error {
 }
 
 // assertionKey finds the RSA public key of the app's certificate that the
-// assertion header names.
-func assertionKey(app *appIdx, h map[string]any) (*rsa.PublicKey, *Error) {
+// assertion header names; the certificate must be valid at now.
+func assertionKey(app *appIdx, h map[string]any, now time.Time) (*rsa.PublicKey, *Error) {
 	var tried []string
+	var found *certKey
 	if s, ok := h["x5t#S256"].(string); ok && s != "" {
 		if b, err := proof.DecodeThumbprint(s); err == nil && len(b) == sha256.Size {
-			if k := app.bySHA256[[32]byte(b)]; k != nil {
-				return k, nil
-			}
+			found = app.bySHA256[[32]byte(b)]
 			tried = append(tried, strings.ToUpper(hex.EncodeToString(b)))
 		} else {
 			tried = append(tried, "(undecodable x5t#S256)")
 		}
 	}
-	if s, ok := h["x5t"].(string); ok && s != "" {
+	if s, ok := h["x5t"].(string); ok && s != "" && found == nil {
 		if b, err := proof.DecodeThumbprint(s); err == nil && len(b) == 20 {
-			if k := app.bySHA1[[20]byte(b)]; k != nil {
-				return k, nil
-			}
+			found = app.bySHA1[[20]byte(b)]
 			tried = append(tried, strings.ToUpper(hex.EncodeToString(b)))
 		} else {
 			tried = append(tried, "(undecodable x5t)")
 		}
 	}
 	if len(tried) == 0 {
-		if k := x5cKey(app, h["x5c"]); k != nil {
-			return k, nil
-		}
 		if _, has := h["x5c"]; !has {
 			return nil, newErr(http.StatusUnauthorized, "invalid_client", codeInvalidJWT,
 				"Invalid JWT token. No certificate thumbprint specified in token header.")
 		}
+		found = x5cKey(app, h["x5c"])
 		tried = append(tried, "(x5c leaf)")
 	}
+	reason := "The key was not found."
+	if found != nil {
+		if now.Before(found.notBefore.Add(-ClockSkew)) || now.After(found.notAfter.Add(ClockSkew)) {
+			reason = "The key used is expired or not yet valid."
+		} else {
+			return found.pub, nil
+		}
+	}
 	return nil, newErr(http.StatusUnauthorized, "invalid_client", codeAssertionSignature,
-		"Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by "+
+		"Client assertion contains an invalid signature. [Reason - %s, Thumbprint of key used by "+
 			"client: '%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys "+
-			"for app Id '%s'.]", strings.Join(tried, "', '"), app.clientID)
+			"for app Id '%s'.]", reason, strings.Join(tried, "', '"), app.clientID)
 }
 
 // x5cKey returns the key of an x5c leaf certificate registered on the app.
-func x5cKey(app *appIdx, v any) *rsa.PublicKey {
+func x5cKey(app *appIdx, v any) *certKey {
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
 		return nil

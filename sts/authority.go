@@ -88,12 +88,11 @@ type Authority struct {
 	lastCheck atomic.Int64
 	reloadMu  sync.Mutex
 
-	mu       sync.Mutex
-	servers  []*http.Server
-	url      string
-	stopCtx  func() bool
-	closed   bool
-	serveErr chan error
+	mu      sync.Mutex
+	servers []*http.Server
+	url     string
+	stopCtx func() bool
+	closed  bool
 }
 
 // snapshot is the directory and key set the handlers use, with the file
@@ -224,12 +223,15 @@ func Start(ctx context.Context, opts Options) (*Authority, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	a.mu.Lock()
-	a.serveErr = make(chan error, 1)
 	a.stopCtx = context.AfterFunc(ctx, func() { _ = a.Close() })
 	a.mu.Unlock()
 	srv := a.newServer()
 	a.setURL(ln.Addr())
-	go func() { a.serveErr <- a.serve(srv, ln) }()
+	go func() {
+		if err := a.serve(srv, ln); err != nil {
+			a.log.Error("serving stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
 	return a, nil
 }
 

@@ -129,9 +129,16 @@ type appIdx struct {
 	version     int // access token version this app (as a resource) accepts: 1 or 2
 	roles       []string
 	secrets     []secretHash
-	bySHA1      map[[20]byte]*rsa.PublicKey
-	bySHA256    map[[32]byte]*rsa.PublicKey
+	bySHA1      map[[20]byte]*certKey
+	bySHA256    map[[32]byte]*certKey
 	grants      map[*appIdx][]string // app roles granted to this app, by resource
+}
+
+// certKey is a registered certificate's public key and validity period; like
+// an Entra key credential, it verifies assertions only while it is valid.
+type certKey struct {
+	pub                 *rsa.PublicKey
+	notBefore, notAfter time.Time
 }
 
 type secretHash struct {
@@ -221,8 +228,8 @@ func indexApp(t *tenantRec, a *appRec) (*appIdx, error) {
 		displayName: a.DisplayName,
 		version:     1,
 		roles:       a.AppRoles,
-		bySHA1:      map[[20]byte]*rsa.PublicKey{},
-		bySHA256:    map[[32]byte]*rsa.PublicKey{},
+		bySHA1:      map[[20]byte]*certKey{},
+		bySHA256:    map[[32]byte]*certKey{},
 		grants:      map[*appIdx][]string{},
 	}
 	if ai.objectID == "" {
@@ -260,8 +267,9 @@ func indexApp(t *tenantRec, a *appRec) (*appIdx, error) {
 			return nil, fmt.Errorf("%s: certificate %s has a %T key; client assertions need RSA", where, c.Thumbprint, cert.PublicKey)
 		}
 		s1, s256 := proof.Thumbprints(cert)
-		ai.bySHA1[s1] = pub
-		ai.bySHA256[s256] = pub
+		ck := &certKey{pub: pub, notBefore: cert.NotBefore, notAfter: cert.NotAfter}
+		ai.bySHA1[s1] = ck
+		ai.bySHA256[s256] = ck
 	}
 	return ai, nil
 }

@@ -61,6 +61,18 @@ func TestErrorRows(t *testing.T) {
 	hmacKey := make([]byte, 32)
 	_, _ = rand.Read(hmacKey)
 
+	expired, err := newTestCertValid("expired", now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredApp, err := f.a.AddApp(f.seed.TenantID, sts.AppSpec{DisplayName: "expired-cert"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.AddCertificate(f.seed.TenantID, expiredApp.ClientID, expired.certPEM); err != nil {
+		t.Fatal(err)
+	}
+
 	rows := []struct {
 		name     string
 		endpoint string
@@ -99,6 +111,8 @@ func TestErrorRows(t *testing.T) {
 		{"assertion of one segment", aud, certForm("garbage"), 401, "invalid_client", 50027},
 		{"unregistered certificate", aud, certForm(goAssertion(t, bad, f.certApp, aud, now)), 401, "invalid_client", 700027},
 		{"signature by another key", aud, certForm(signWith(t, jwt.SigningMethodPS256, bad.key, hdr, claims(nil))), 401, "invalid_client", 700027},
+		{"registered certificate expired", aud, assertionForm(expiredApp.ClientID,
+			goAssertion(t, expired, expiredApp.ClientID, aud, now), f.seed.Scope), 401, "invalid_client", 700027},
 		{"alg none", aud, certForm(noneToken), 401, "invalid_client", 700027},
 		{"alg HS256", aud, certForm(signWith(t, jwt.SigningMethodHS256, hmacKey, hdr, claims(nil))), 401, "invalid_client", 700027},
 		{"no thumbprint", aud, certForm(signWith(t, jwt.SigningMethodRS256, good.key, nil, claims(nil))), 401, "invalid_client", 50027},

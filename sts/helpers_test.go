@@ -43,6 +43,10 @@ var (
 )
 
 func newTestCert(cn string) (*testCert, error) {
+	return newTestCertValid(cn, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+func newTestCertValid(cn string, notBefore, notAfter time.Time) (*testCert, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -50,8 +54,8 @@ func newTestCert(cn string) (*testCert, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
