@@ -27,7 +27,7 @@ type tokenRequest struct {
 	scope         string
 	resource      string
 	basic         bool   // credentials came in an HTTP Basic header
-	basicID       string // client id from the Basic header
+	basicRaw      string // the Basic secret before form-decoding (some clients do not encode it)
 }
 
 // parseTokenRequest reads the form of a token request: at most MaxFormBytes of
@@ -72,7 +72,7 @@ func parseTokenForm(body, authorization string) (*tokenRequest, *Error) {
 		resource:      form.Get("resource"),
 	}
 	if authorization != "" {
-		id, secret, ok := parseBasic(authorization)
+		id, secret, raw, ok := parseBasic(authorization)
 		if !ok {
 			return nil, newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
 				"Error validating credentials. The Authorization header is not valid HTTP Basic client authentication.")
@@ -85,26 +85,27 @@ func parseTokenForm(body, authorization string) (*tokenRequest, *Error) {
 			return nil, newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
 				"Error validating credentials. The client_id in the body does not match the one in the Authorization header.")
 		}
-		req.basic, req.basicID, req.clientSecret = true, id, secret
-		req.clientID = id
+		req.basic, req.basicRaw, req.clientSecret, req.clientID = true, raw, secret, id
 	}
 	return req, nil
 }
 
-// parseBasic decodes "Basic base64(urlencode(id):urlencode(secret))" (RFC 6749 §2.3.1).
-func parseBasic(h string) (id, secret string, ok bool) {
+// parseBasic decodes "Basic base64(urlencode(id):urlencode(secret))" (RFC
+// 6749 §2.3.1); raw is the secret as sent, for clients that do not encode it.
+func parseBasic(h string) (id, secret, raw string, ok bool) {
 	r := &http.Request{Header: http.Header{"Authorization": {h}}}
-	id, secret, ok = r.BasicAuth()
+	id, raw, ok = r.BasicAuth()
 	if !ok || id == "" {
-		return "", "", false
+		return "", "", "", false
 	}
 	if u, err := url.QueryUnescape(id); err == nil {
 		id = u
 	}
-	if u, err := url.QueryUnescape(secret); err == nil {
+	secret = raw
+	if u, err := url.QueryUnescape(raw); err == nil {
 		secret = u
 	}
-	return id, secret, true
+	return id, secret, raw, true
 }
 
 func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, seg string, v1 bool) {
@@ -249,7 +250,7 @@ func (a *Authority) authenticate(t *tenantIdx, req *tokenRequest, rc *reqCtx, se
 		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
 			"Error validating credentials. Send either 'client_assertion' or 'client_secret', not both.")
 	case req.clientSecret != "":
-		if !app.checkSecret(req.clientSecret) {
+		if !app.checkSecret(req.clientSecret) && !(req.basic && req.basicRaw != req.clientSecret && app.checkSecret(req.basicRaw)) {
 			return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeInvalidSecret,
 				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
 					"not the client secret ID, for a secret added to app '%s'.", app.clientID)

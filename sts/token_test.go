@@ -112,6 +112,27 @@ func TestSecretBasicAuthAndClientRequestID(t *testing.T) {
 		t.Errorf("client-request-id echo %q", got)
 	}
 
+	// A secret with '+' and '/' sent in Basic without form-encoding (curl -u) works too.
+	app, err := f.a.AddApp(f.seed.TenantID, sts.AppSpec{ClientID: "plus-app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.a.ApplyConfig(&sts.Config{Tenants: []sts.ConfigTenant{{ID: f.seed.TenantID, Apps: []sts.ConfigApp{
+		{ClientID: app.ClientID, Secrets: []string{"a+b/c=d%e"}}}}}}, "."); err != nil {
+		t.Fatal(err)
+	}
+	for _, enc := range []bool{true, false} {
+		req, _ = http.NewRequest(http.MethodPost, f.tokenURL(), strings.NewReader(url.Values{
+			"grant_type": {"client_credentials"}, "scope": {f.seed.Scope}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if enc {
+			req.SetBasicAuth(app.ClientID, url.QueryEscape("a+b/c=d%e"))
+		} else {
+			req.SetBasicAuth(app.ClientID, "a+b/c=d%e")
+		}
+		checkV2Response(t, f.do(t, req), 3599)
+	}
+
 	// Without return-client-request-id the header is not echoed, but errors carry it as correlation id.
 	form.Set("client_id", f.seed.ClientID)
 	form.Set("client_secret", "wrong")
