@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -48,12 +49,32 @@ func ensureDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("state directory %s is not a directory", dir)
 	}
-	if fi.Mode().Perm() != 0o700 {
+	if fi.Mode().Perm() != 0o700 && onlyStateFiles(dir) {
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("state directory %s: %w", dir, err)
 		}
 	}
 	return nil
+}
+
+// onlyStateFiles reports whether dir is empty or holds only the authority's
+// files: only then is its mode tightened (never a directory the user shares
+// with other things, such as a home directory given by mistake).
+func onlyStateFiles(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		switch e.Name() {
+		case caCertFile, caKeyFile, tlsCertFile, tlsKeyFile, keysDir, directoryFile, lockFile:
+		default:
+			if !strings.HasPrefix(e.Name(), "."+directoryFile+".tmp-") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same
