@@ -188,12 +188,12 @@ func (c *Cache) peek(ck string) (*Token, bool) {
 	return &e.tok, true
 }
 
-// evict deletes the expired entry e (and any other expired entry of its shard).
+// evict deletes the expired entry e unless it has been replaced.
 func (c *Cache) evict(ck []byte, e *entry, now time.Time) {
 	s := c.shardOf(ck)
 	s.mu.Lock()
-	if s.load()[string(ck)] == e {
-		c.write(s, now, func(map[string]*entry) {})
+	if k := string(ck); s.load()[k] == e {
+		c.write(s, now, func(m map[string]*entry) { delete(m, k) })
 	}
 	s.mu.Unlock()
 }
@@ -228,19 +228,29 @@ func (c *Cache) replace(ck string, old *entry, t Token) (*entry, bool) {
 
 // Put validates t (filling a zero RefreshOn), publishes a copy under key with
 // fetch as its refresher (nil: never refreshed), writes it to the Store, and
-// returns the published token.
+// returns the published token. A token that is already unusable (within
+// ExpirySkew of expiry) is not stored.
 func (c *Cache) Put(ctx context.Context, key string, t *Token, fetch FetchFunc) (*Token, error) {
 	v, err := c.prepare(t)
 	if err != nil {
 		return nil, err
 	}
-	e := c.insert(c.compactString(key), v, fetch)
+	return c.publish(ctx, key, c.compactString(key), v, fetch), nil
+}
+
+// publish inserts v and writes it to the Store, unless v is no longer usable
+// (then it only returns a copy).
+func (c *Cache) publish(ctx context.Context, key, ck string, v Token, fetch FetchFunc) *Token {
+	if !c.usable(&v, c.now()) {
+		return &v
+	}
+	e := c.insert(ck, v, fetch)
 	c.persist(ctx, key, &e.tok)
-	return &e.tok, nil
+	return &e.tok
 }
 
 // RemovePrefix removes every entry whose key starts with prefix (see
-// [ClientPrefix]) from memory and from the Store, and returns how many.
+// [ClientPrefix] and [MakePrefix]) from memory and from the Store, and returns how many.
 func (c *Cache) RemovePrefix(ctx context.Context, prefix string) int {
 	return c.RemoveFunc(ctx, func(key string) bool { return strings.HasPrefix(key, prefix) })
 }

@@ -70,6 +70,28 @@ func BenchmarkLookup(b *testing.B) {
 	}
 }
 
+// BenchmarkLookupWithPrefix is BenchmarkLookup for a caller that made its
+// client's Prefix once and appends only kind, extra and scopes per call.
+func BenchmarkLookupWithPrefix(b *testing.B) {
+	for _, n := range []int{1, 100_000} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			c, ps := filled(b, n)
+			hot := workingSet(ps, 64)
+			p := MakePrefix(hot[0].ClientID, hot[0].Host, hot[0].Tenant)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				var buf [256]byte
+				k := &hot[i&63]
+				if _, ok := c.Lookup(p.AppendKey(buf[:0], k.Kind, k.Extra, k.Scopes)); !ok {
+					b.Fatal("miss")
+				}
+				i++
+			}
+		})
+	}
+}
+
 // workingSet picks k of ps, evenly spaced (repeating when len(ps) < k).
 func workingSet(ps []KeyParts, k int) []KeyParts {
 	ws := make([]KeyParts, k)

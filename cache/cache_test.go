@@ -376,10 +376,10 @@ func TestRemove(t *testing.T) {
 	mustLookup(t, c, []byte(keys["c1/t2"])) // a refresh is now in flight for c1/t2
 	<-f.started
 
-	if n := c.RemovePrefix(ctx, ClientPrefix("c1", "h", "t1")); n != 1 {
+	if n := c.RemovePrefix(ctx, string(MakePrefix("c1", "h", "t1"))); n != 1 {
 		t.Fatalf("RemovePrefix(c1/h/t1) removed %d", n)
 	}
-	if n := c.RemovePrefix(ctx, ClientPrefix("C1", "", "")); n != 1 {
+	if n := c.RemovePrefix(ctx, ClientPrefix("C1")); n != 1 {
 		t.Fatalf("RemovePrefix(c1) removed %d", n)
 	}
 	close(release)
@@ -466,5 +466,129 @@ func TestBackoffBounds(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, max/2, max)
 			}
 		}
+	}
+}
+
+func TestExpiredEntryEvictedOnLookup(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Now: clk.Now})
+	defer c.Close()
+	k := key("short")
+	c.Put(context.Background(), string(k), tokenAt("t", clk.Now(), 40*time.Second, 20*time.Second), nil)
+	if c.Len() != 1 {
+		t.Fatal("not stored")
+	}
+	clk.Advance(20 * time.Second) // past ExpiresOn-skew, long before a sweep
+	if _, ok := c.Lookup(k); ok {
+		t.Fatal("hit on a token within the expiry skew")
+	}
+	if n := c.Len(); n != 0 {
+		t.Fatalf("Len = %d after the expired entry was looked up", n)
+	}
+	if st := c.Stats(); st.Misses != 1 || st.Hits != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRealClockStartsRefreshWhenDue(t *testing.T) {
+	c := New(Options{}) // coarse clock path
+	defer c.Close()
+	k := key("due")
+	f := &counter{started: make(chan struct{}, 1), next: func(context.Context, int) (*Token, error) {
+		return tokenAt("fresh", time.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	far, _ := c.Put(context.Background(), string(key("far")), tokenAt("far", time.Now(), time.Hour, 50*time.Minute), f.fetch)
+	old, _ := c.Put(context.Background(), string(k), tokenAt("old", time.Now().Add(-time.Minute), time.Hour, time.Second), f.fetch)
+	if tok := mustLookup(t, c, key("far")); tok != far {
+		t.Fatalf("far = %v", tok)
+	}
+	if tok := mustLookup(t, c, k); tok != old {
+		t.Fatalf("due = %v", tok)
+	}
+	<-f.started
+	c.Close() // waits for the refresh to finish
+	if tok := mustLookup(t, c, k); tok.AccessToken != "fresh" || f.calls() != 1 {
+		t.Fatalf("after refresh: %v, %d calls", tok, f.calls())
+	}
+}
+
+func TestManyPrefixesAndOddKeys(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	long := make([]string, 40)
+	for i := range long {
+		long[i] = fmt.Sprintf("api://some-long-resource-%02d/.default", i)
+	}
+	var keys [][]byte
+	for i := range 10 { // more clients than probePrefixes
+		keys = append(keys, AppendKey(nil, KeyParts{ClientID: fmt.Sprint("client", i), Host: "h", Tenant: "t", Scopes: []string{"s"}}))
+	}
+	keys = append(keys, []byte("no-separators"), []byte("a|b"), []byte(""),
+		AppendKey(nil, KeyParts{ClientID: "c", Host: "h", Tenant: "t", Scopes: long})) // > stackKey
+	for i, k := range keys {
+		if _, err := c.Put(ctx, string(k), tokenAt(fmt.Sprint("tok", i), time.Now(), time.Hour, 50*time.Minute), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range keys {
+		if tok := mustLookup(t, c, k); tok.AccessToken != fmt.Sprint("tok", i) {
+			t.Errorf("key %d (%q) = %v", i, k, tok)
+		}
+	}
+	for _, miss := range []string{"client3|h|t|app||other", "unknown|h|t|app||s", "no-separator"} {
+		if tok, ok := c.Lookup([]byte(miss)); ok {
+			t.Errorf("Lookup(%q) = %v", miss, tok)
+		}
+	}
+	if n := c.RemovePrefix(ctx, ClientPrefix("client7")); n != 1 {
+		t.Fatalf("removed %d", n)
+	}
+	if _, ok := c.Lookup(keys[7]); ok {
+		t.Fatal("client7 still cached")
+	}
+}
+
+func TestConcurrentReadersAndWriters(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	var keys [][]byte
+	for i := range 64 {
+		keys = append(keys, key(fmt.Sprint("scope", i)))
+	}
+	f := func(context.Context) (*Token, error) {
+		return tokenAt("t", time.Now(), time.Hour, 50*time.Minute), nil
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(2)
+		go func() { // writer
+			defer wg.Done()
+			for i := range 200 {
+				k := keys[(i*7+w)%len(keys)]
+				switch i % 3 {
+				case 0:
+					c.Fetch(ctx, string(k), f)
+				case 1:
+					c.Bypass(ctx, string(k), f)
+				default:
+					c.RemoveFunc(ctx, func(s string) bool { return s == string(k) })
+				}
+			}
+		}()
+		go func() { // reader
+			defer wg.Done()
+			for i := range 2000 {
+				if tok, ok := c.Lookup(keys[i%len(keys)]); ok && tok.AccessToken != "t" {
+					t.Errorf("Lookup = %v", tok)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if st := c.Stats(); st.Hits+st.Misses != 8000 {
+		t.Fatalf("stats %+v: hits+misses != lookups", st)
 	}
 }

@@ -86,12 +86,7 @@ func (c *Cache) fetchAndPut(ctx context.Context, key, ck string, fetch FetchFunc
 	if err != nil {
 		return nil, err
 	}
-	if !c.usable(&v, c.now()) {
-		return &v, nil // too short-lived to cache; the caller may still use it
-	}
-	e := c.insert(ck, v, fetch)
-	c.persist(ctx, key, &e.tok)
-	return &e.tok, nil
+	return c.publish(ctx, key, ck, v, fetch), nil
 }
 
 // maxExpiry bounds ExpiresOn so that it fits in int64 nanoseconds.

@@ -52,28 +52,40 @@ const maxStackScopes = 16
 //	clientid|host|tenant|kind|extra|scope1 scope2 ...
 //
 // with client id, host, tenant and scopes lower-cased, scopes trimmed, sorted
-// and de-duplicated. AppendKey does not allocate when dst has room and there
-// are at most 16 scopes, so the hit path can build its key in a stack buffer:
+// and de-duplicated, and '|', ' ' and '%' inside fields percent-escaped.
+// AppendKey does not allocate when dst has room and there are at most 16
+// scopes, so the hit path can build its key in a stack buffer:
 //
 //	var buf [256]byte
 //	tok, ok := c.Lookup(cache.AppendKey(buf[:0], parts))
+//
+// A caller that builds keys for one client over and over can compute the
+// client|host|tenant| part once with [MakePrefix] and use [Prefix.AppendKey].
 func AppendKey(dst []byte, k KeyParts) []byte {
 	dst = appendPrefix(dst, k.ClientID, k.Host, k.Tenant)
-	dst = append(dst, k.Kind.String()...)
-	dst = append(dst, sep)
-	dst = appendField(dst, k.Extra, false)
-	dst = append(dst, sep)
-	return appendScopes(dst, k.Scopes)
+	return appendSuffix(dst, k.Kind, k.Extra, k.Scopes)
 }
 
-// ClientPrefix returns the prefix shared by every key of one client id (and,
-// when host and tenant are not empty, of that authority and tenant), for use
-// with [Cache.RemovePrefix].
-func ClientPrefix(clientID, host, tenant string) string {
-	if host == "" && tenant == "" {
-		return string(append(appendField(nil, clientID, true), sep))
-	}
-	return string(appendPrefix(nil, clientID, host, tenant))
+// Prefix is the canonical client|host|tenant| part of a key.
+type Prefix string
+
+// MakePrefix returns the canonical prefix of the keys of one client id,
+// authority host and tenant. It is also what [Cache.RemovePrefix] takes to
+// remove that client's tokens for that tenant.
+func MakePrefix(clientID, host, tenant string) Prefix {
+	return Prefix(appendPrefix(nil, clientID, host, tenant))
+}
+
+// AppendKey appends the key p + kind|extra|scopes to dst: the same bytes as
+// the package-level AppendKey with the fields p was made from, with less work.
+func (p Prefix) AppendKey(dst []byte, kind Kind, extra string, scopes []string) []byte {
+	return appendSuffix(append(dst, p...), kind, extra, scopes)
+}
+
+// ClientPrefix returns the prefix shared by every key of one client id, for
+// [Cache.RemovePrefix] to remove all of its tokens (any host or tenant).
+func ClientPrefix(clientID string) string {
+	return string(append(appendField(nil, clientID, true), sep))
 }
 
 func appendPrefix(dst []byte, clientID, host, tenant string) []byte {
@@ -83,6 +95,14 @@ func appendPrefix(dst []byte, clientID, host, tenant string) []byte {
 	dst = append(dst, sep)
 	dst = appendField(dst, tenant, true)
 	return append(dst, sep)
+}
+
+func appendSuffix(dst []byte, kind Kind, extra string, scopes []string) []byte {
+	dst = append(dst, kind.String()...)
+	dst = append(dst, sep)
+	dst = appendField(dst, extra, false)
+	dst = append(dst, sep)
+	return appendScopes(dst, scopes)
 }
 
 // appendScopes appends the trimmed scopes in case-insensitive order, skipping

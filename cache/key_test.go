@@ -3,6 +3,7 @@ package cache
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -86,14 +87,19 @@ func TestParseKeyRoundTrip(t *testing.T) {
 	}
 }
 
-func TestClientPrefix(t *testing.T) {
-	k := string(AppendKey(nil, KeyParts{ClientID: "C", Host: "H", Tenant: "T", Scopes: []string{"s"}}))
-	for _, p := range []string{ClientPrefix("c", "", ""), ClientPrefix("C", "h", "t")} {
+func TestPrefixes(t *testing.T) {
+	parts := KeyParts{ClientID: "C", Host: "H", Tenant: "T", Kind: KindOBO, Extra: "x", Scopes: []string{"s2", "S1"}}
+	k := string(AppendKey(nil, parts))
+	p := MakePrefix("C", "H", "T")
+	if got := string(p.AppendKey(nil, KindOBO, "x", []string{"S1", "s2"})); got != k {
+		t.Errorf("Prefix.AppendKey = %q, want %q", got, k)
+	}
+	for _, p := range []string{ClientPrefix("c"), string(p)} {
 		if !strings.HasPrefix(k, p) {
 			t.Errorf("key %q lacks prefix %q", k, p)
 		}
 	}
-	if strings.HasPrefix(string(AppendKey(nil, KeyParts{ClientID: "cc"})), ClientPrefix("c", "", "")) {
+	if strings.HasPrefix(string(AppendKey(nil, KeyParts{ClientID: "cc"})), ClientPrefix("c")) {
 		t.Error("prefix of client c matches client cc")
 	}
 }
@@ -147,5 +153,41 @@ func TestTokenFormattingRedacts(t *testing.T) {
 	}
 	if KindApp.String() != "app" || KindOBO.String() != "obo" || Kind(9).String() != "kind(9)" {
 		t.Error("Kind.String")
+	}
+}
+
+func TestWordMayChangeMatchesBytes(t *testing.T) {
+	check := func(w [8]byte) {
+		x, want := uint64(0), false
+		for i := 7; i >= 0; i-- {
+			x = x<<8 | uint64(w[i])
+			want = want || mayChange(w[i])
+		}
+		if got := wordMayChange(x); got != want {
+			t.Fatalf("wordMayChange(%q) = %v, want %v", w[:], got, want)
+		}
+	}
+	for c := range 256 { // every byte value at every position, in plain and odd company
+		for pos := range 8 {
+			for _, fill := range []byte{'a', '-', 'z', '0', '@', '[', 'A', 0x7f, 0x80, 0xff, 0} {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(c)
+				check(w)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = byte(r.IntN(256))
+			if r.IntN(2) == 0 {
+				w[i] = "-./09:@[_`az"[r.IntN(12)] // plain boundaries
+			}
+		}
+		check(w)
 	}
 }
