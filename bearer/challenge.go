@@ -1,0 +1,135 @@
+package bearer
+
+import "strings"
+
+// Challenge is one authentication challenge of a WWW-Authenticate header
+// (RFC 9110 §11.6.1): a scheme and its parameters.
+type Challenge struct {
+	// Scheme is the authentication scheme as sent, e.g. "Bearer".
+	Scheme string
+	// Params are the auth-params, names lower-cased, quoted values unescaped.
+	Params map[string]string
+}
+
+// ParseChallenges parses one WWW-Authenticate header value, which may hold
+// several comma-separated challenges, each a scheme followed by
+// name=value parameters (values are tokens or quoted strings). A token68
+// credential after a scheme is kept as the parameter "". Malformed parts are
+// skipped; ParseChallenges never fails.
+func ParseChallenges(v string) []Challenge {
+	var out []Challenge
+	p := parser{s: v}
+	for {
+		p.skipSpaceAndCommas()
+		if p.done() {
+			return out
+		}
+		scheme := p.token()
+		if scheme == "" {
+			p.skipTo(',') // not a token: skip this element
+			continue
+		}
+		c := Challenge{Scheme: scheme, Params: map[string]string{}}
+		p.params(&c)
+		out = append(out, c)
+	}
+}
+
+type parser struct {
+	s string
+	i int
+}
+
+func (p *parser) done() bool { return p.i >= len(p.s) }
+
+func (p *parser) skipSpace() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
+		p.i++
+	}
+}
+
+func (p *parser) skipSpaceAndCommas() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == ',') {
+		p.i++
+	}
+}
+
+func (p *parser) skipTo(b byte) {
+	for p.i < len(p.s) && p.s[p.i] != b {
+		p.i++
+	}
+}
+
+// isTchar reports whether b may appear in an RFC 9110 token.
+func isTchar(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+}
+
+func (p *parser) token() string {
+	start := p.i
+	for p.i < len(p.s) && isTchar(p.s[p.i]) {
+		p.i++
+	}
+	return p.s[start:p.i]
+}
+
+// quoted reads a quoted-string starting at the opening quote.
+func (p *parser) quoted() string {
+	p.i++ // opening quote
+	var b strings.Builder
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == '\\' && p.i+1 < len(p.s):
+			b.WriteByte(p.s[p.i+1])
+			p.i += 2
+		case c == '"':
+			p.i++
+			return b.String()
+		default:
+			b.WriteByte(c)
+			p.i++
+		}
+	}
+	return b.String() // unterminated: take the rest
+}
+
+// params reads the parameters of one challenge, stopping before the next
+// challenge's scheme (a token not followed by "=").
+func (p *parser) params(c *Challenge) {
+	for {
+		p.skipSpaceAndCommas()
+		if p.done() {
+			return
+		}
+		save := p.i
+		name := p.token()
+		p.skipSpace()
+		if name == "" {
+			p.skipTo(',')
+			continue
+		}
+		if p.done() || p.s[p.i] != '=' {
+			p.i = save // the next challenge's scheme
+			return
+		}
+		p.i++ // '='
+		if p.i < len(p.s) && p.s[p.i] == '=' {
+			// token68 ending in '=' padding: "Basic abc=="
+			for p.i < len(p.s) && p.s[p.i] == '=' {
+				p.i++
+			}
+			c.Params[""] = name + p.s[save+len(name):p.i]
+			continue
+		}
+		p.skipSpace()
+		var val string
+		if p.i < len(p.s) && p.s[p.i] == '"' {
+			val = p.quoted()
+		} else {
+			val = p.token()
+		}
+		c.Params[strings.ToLower(name)] = val
+	}
+}

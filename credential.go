@@ -1,0 +1,405 @@
+package appcred
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/appcred/appcred/authority"
+	"github.com/appcred/appcred/cache"
+)
+
+// Environment variables read by the credentials, with azidentity's names.
+const (
+	EnvTenantID                   = "AZURE_TENANT_ID"
+	EnvClientID                   = "AZURE_CLIENT_ID"
+	EnvClientSecret               = "AZURE_CLIENT_SECRET"
+	EnvClientCertificatePath      = "AZURE_CLIENT_CERTIFICATE_PATH"
+	EnvClientCertificatePassword  = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+	EnvClientSendCertificateChain = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"
+	EnvAuthorityHost              = "AZURE_AUTHORITY_HOST"
+	EnvFederatedTokenFile         = "AZURE_FEDERATED_TOKEN_FILE"
+	EnvAdditionallyAllowedTenants = "AZURE_ADDITIONALLY_ALLOWED_TENANTS"
+	EnvRegionalAuthorityName      = "AZURE_REGIONAL_AUTHORITY_NAME"
+	EnvUsername                   = "AZURE_USERNAME"
+	EnvPassword                   = "AZURE_PASSWORD"
+)
+
+// CredentialUnavailableError means a credential lacks the configuration it
+// needs (a missing environment variable, an unreadable certificate or token
+// file) and made no request to the authority. A chain of credentials may try
+// the next one. Its text never contains secrets.
+type CredentialUnavailableError struct {
+	// Credential is the credential type, e.g. "EnvironmentCredential".
+	Credential string
+	// Message says what is missing or wrong.
+	Message string
+	// Err is the underlying cause, if any (for example an *os.PathError).
+	Err error
+}
+
+func unavailable(cred, format string, args ...any) *CredentialUnavailableError {
+	return &CredentialUnavailableError{Credential: cred, Message: fmt.Sprintf(format, args...)}
+}
+
+// Error returns "<Credential>: <Message>".
+func (e *CredentialUnavailableError) Error() string {
+	if e.Credential == "" {
+		return e.Message
+	}
+	return e.Credential + ": " + e.Message
+}
+
+// Unwrap returns the underlying cause.
+func (e *CredentialUnavailableError) Unwrap() error { return e.Err }
+
+// NonRetriable tells azcore's pipeline not to retry the request.
+func (*CredentialUnavailableError) NonRetriable() {}
+
+// AuthenticationFailedError means a credential asked the authority for a token
+// and did not get one: the authority refused (Err is then, or wraps, a
+// *ResponseError — use errors.As), could not be reached, or the proof could not
+// be made. Its text never contains secrets or tokens.
+type AuthenticationFailedError struct {
+	// Credential is the credential type, e.g. "ClientSecretCredential".
+	Credential string
+	// Err is the cause.
+	Err error
+}
+
+// Error returns "<Credential> authentication failed: <cause>".
+func (e *AuthenticationFailedError) Error() string {
+	return e.Credential + " authentication failed: " + e.Err.Error()
+}
+
+// Unwrap returns the cause, so errors.As reaches a *ResponseError.
+func (e *AuthenticationFailedError) Unwrap() error { return e.Err }
+
+// NonRetriable tells azcore's pipeline not to retry the request: the
+// credential already retried what was worth retrying.
+func (*AuthenticationFailedError) NonRetriable() {}
+
+// credOptions are the options every credential shares, gathered from its
+// options struct.
+type credOptions struct {
+	client         azcore.ClientOptions
+	allowed        []string
+	authorityHost  string
+	caCertificates []byte
+	store          cache.Store
+	noDiscovery    bool
+	logger         *slog.Logger
+}
+
+// credential is the machinery behind every credential type: one Client for
+// plain tokens and, created on first use, one for CAE tokens, so the two kinds
+// never share a cache entry.
+type credential struct {
+	name     string
+	tenant   string
+	allowed  []string // nil, or {"*"}, or explicit tenants
+	region   string
+	newProof func() Proof
+	build    func(cae bool) (*Client, error)
+	plain    *Client
+	caeMu    sync.Mutex
+	cae      *Client
+}
+
+// newCredential validates the shared configuration and builds the plain client.
+// missing names further required settings that are absent.
+func newCredential(name, tenantID, clientID string, o credOptions, newProof func() Proof, missing ...string) (*credential, error) {
+	var absent []string
+	if strings.TrimSpace(tenantID) == "" {
+		absent = append(absent, "tenant ID")
+	}
+	if strings.TrimSpace(clientID) == "" {
+		absent = append(absent, "client ID")
+	}
+	if absent = append(absent, missing...); len(absent) > 0 {
+		return nil, unavailable(name, "no %s given", strings.Join(absent, ", no "))
+	}
+	host, err := authorityHost(o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	info, err := authority.New(host, tenantID, authority.ParseOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	base, err := baseTransport(o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.allowed),
+		region: os.Getenv(EnvRegionalAuthorityName), newProof: newProof}
+	log := o.logger
+	if c.region != "" && log != nil {
+		log.Warn("appcred: "+EnvRegionalAuthorityName+" is set but regional endpoints are not implemented; using the global endpoint",
+			"credential", name, "region", c.region)
+	}
+	c.build = func(cae bool) (*Client, error) {
+		var opts []Option
+		if o.noDiscovery {
+			opts = append(opts, WithInstanceDiscovery(false))
+		}
+		if o.logger != nil {
+			opts = append(opts, WithLogger(o.logger))
+		}
+		store := o.store
+		rt := base
+		if cae {
+			rt = &capabilityTransport{next: base}
+			if store != nil {
+				store = caeStore{store}
+			}
+		}
+		if store != nil {
+			opts = append(opts, WithCacheStore(store))
+		}
+		if rt != nil {
+			opts = append(opts, WithTransport(rt))
+		}
+		cl, err := New(info.URL(), clientID, c.newProof(), opts...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return cl, nil
+	}
+	if c.plain, err = c.build(false); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// authorityHost picks the authority host as azidentity does: the explicit
+// host, else the cloud configuration, else AZURE_AUTHORITY_HOST, else the
+// public cloud.
+func authorityHost(o credOptions) (string, error) {
+	host := o.authorityHost
+	if host == "" {
+		host = o.client.Cloud.ActiveDirectoryAuthorityHost
+		if host == "" && len(o.client.Cloud.Services) > 0 {
+			return "", errors.New("missing ActiveDirectoryAuthorityHost for the specified cloud")
+		}
+	}
+	if host == "" {
+		host = os.Getenv(EnvAuthorityHost)
+	}
+	if host == "" {
+		host = cloud.AzurePublic.ActiveDirectoryAuthorityHost
+	}
+	host = strings.TrimRight(strings.TrimSpace(host), "/")
+	if !strings.HasPrefix(strings.ToLower(host), "https://") {
+		return "", fmt.Errorf("authority host %q: an authority host must use https", host)
+	}
+	return host, nil
+}
+
+func resolveAllowed(tenants []string) []string {
+	var out []string
+	for _, t := range tenants {
+		t = strings.TrimSpace(t)
+		if t == "*" {
+			return []string{"*"}
+		}
+		if t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// resolveTenant returns the tenant for a request (azidentity's rules): the
+// configured tenant, or another one allowed by AdditionallyAllowedTenants.
+func (c *credential) resolveTenant(specified string) (string, error) {
+	if specified == "" || strings.EqualFold(specified, c.tenant) {
+		return "", nil
+	}
+	if strings.EqualFold(c.tenant, "adfs") {
+		return "", fmt.Errorf("%s: AD FS does not support tenants", c.name)
+	}
+	if !validTenantID(specified) {
+		return "", fmt.Errorf("%s: invalid tenant ID %q: want a tenant GUID or domain name", c.name, specified)
+	}
+	for _, t := range c.allowed {
+		if t == "*" || strings.EqualFold(t, specified) {
+			return specified, nil
+		}
+	}
+	return "", fmt.Errorf(`%s isn't configured to acquire tokens for tenant %q. To enable acquiring tokens for this tenant add it to the AdditionallyAllowedTenants on the credential options, or add "*" to allow acquiring tokens for any tenant`, c.name, specified)
+}
+
+func validTenantID(t string) bool {
+	for _, r := range t {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return t != ""
+}
+
+func (c *credential) caeClient() (*Client, error) {
+	c.caeMu.Lock()
+	defer c.caeMu.Unlock()
+	if c.cae == nil {
+		cl, err := c.build(true)
+		if err != nil {
+			return nil, err
+		}
+		c.cae = cl
+	}
+	return c.cae, nil
+}
+
+// getToken serves GetToken and GetTokenInfo. With no claims, no tenant and
+// no CAE it is the Client's hit path and does not allocate.
+func (c *credential) getToken(ctx context.Context, tro policy.TokenRequestOptions) (Token, error) {
+	if len(tro.Scopes) == 0 {
+		return Token{}, fmt.Errorf("%s.GetToken() requires at least one scope", c.name)
+	}
+	tenant, err := c.resolveTenant(tro.TenantID)
+	if err != nil {
+		return Token{}, err
+	}
+	cl := c.plain
+	claims := tro.Claims
+	if tro.EnableCAE {
+		if cl, err = c.caeClient(); err != nil {
+			return Token{}, err
+		}
+		if claims != "" {
+			if claims, err = mergeCP1(claims); err != nil {
+				return Token{}, fmt.Errorf("%s: %w", c.name, err)
+			}
+		}
+	} else if claims != "" && !json.Valid([]byte(claims)) {
+		return Token{}, fmt.Errorf("%s: TokenRequestOptions.Claims is not valid JSON", c.name)
+	}
+	var t Token
+	switch {
+	case tenant == "" && claims == "":
+		t, err = cl.AcquireTokenForClient(ctx, tro.Scopes)
+	case claims == "":
+		t, err = cl.AcquireTokenForClient(ctx, tro.Scopes, WithTenant(tenant))
+	default:
+		t, err = cl.AcquireTokenForClient(ctx, tro.Scopes, WithTenant(tenant), WithClaims(claims))
+	}
+	if err != nil {
+		return Token{}, c.wrap(err)
+	}
+	return t, nil
+}
+
+// wrap turns a Client error into an *AuthenticationFailedError, unless the
+// credential was unavailable.
+func (c *credential) wrap(err error) error {
+	var u *CredentialUnavailableError
+	if errors.As(err, &u) {
+		return err
+	}
+	var a *AuthenticationFailedError
+	if errors.As(err, &a) {
+		return err
+	}
+	return &AuthenticationFailedError{Credential: c.name, Err: err}
+}
+
+func (c *credential) accessToken(ctx context.Context, tro policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	t, err := c.getToken(ctx, tro)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return azcore.AccessToken{Token: t.AccessToken, ExpiresOn: t.ExpiresOn.UTC(), RefreshOn: t.RefreshOn.UTC()}, nil
+}
+
+func (c *credential) close() error {
+	err := c.plain.Close()
+	c.caeMu.Lock()
+	defer c.caeMu.Unlock()
+	if c.cae != nil {
+		err = errors.Join(err, c.cae.Close())
+	}
+	return err
+}
+
+// ClientSecretCredential authenticates an application with a client secret.
+// It is an azcore.TokenCredential: pass it to any Azure SDK client.
+type ClientSecretCredential struct{ c *credential }
+
+// ClientSecretCredentialOptions configure a ClientSecretCredential. The zero
+// value (or nil) uses Entra ID's public cloud.
+type ClientSecretCredentialOptions struct {
+	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost picks the authority host
+	// and Transport (an *http.Client or any policy.Transporter) carries requests.
+	// The pipeline settings (Retry, Logging, Telemetry, policies) are not used:
+	// appcred retries token requests itself.
+	azcore.ClientOptions
+	// AdditionallyAllowedTenants are the tenants, besides the configured one,
+	// that TokenRequestOptions.TenantID may name; "*" allows any tenant.
+	AdditionallyAllowedTenants []string
+	// AuthorityHost overrides Cloud.ActiveDirectoryAuthorityHost and
+	// AZURE_AUTHORITY_HOST, e.g. "https://127.0.0.1:8443" for the local authority.
+	AuthorityHost string
+	// CACertificates are PEM CA certificates to trust besides the system roots
+	// (for example the local authority's CA). Not combinable with Transport.
+	CACertificates []byte
+	// Cache persists tokens (file, Redis) so processes and replicas share them.
+	Cache cache.Store
+	// DisableInstanceDiscovery skips Entra instance discovery (authority
+	// validation), for disconnected and private clouds.
+	DisableInstanceDiscovery bool
+	// Logger receives token requests, retries and refreshes, never secrets or tokens.
+	Logger *slog.Logger
+}
+
+func (o *ClientSecretCredentialOptions) common() credOptions {
+	if o == nil {
+		return credOptions{}
+	}
+	return credOptions{client: o.ClientOptions, allowed: o.AdditionallyAllowedTenants, authorityHost: o.AuthorityHost,
+		caCertificates: o.CACertificates, store: o.Cache, noDiscovery: o.DisableInstanceDiscovery, logger: o.Logger}
+}
+
+// NewClientSecretCredential creates a credential for the application clientID
+// in tenantID that proves itself with secret. Pass nil options for defaults.
+// A missing tenant, client ID or secret is a *CredentialUnavailableError.
+func NewClientSecretCredential(tenantID, clientID, secret string, options *ClientSecretCredentialOptions) (*ClientSecretCredential, error) {
+	const name = "ClientSecretCredential"
+	var missing []string
+	if strings.TrimSpace(secret) == "" {
+		missing = append(missing, "client secret")
+	}
+	c, err := newCredential(name, tenantID, clientID, options.common(), func() Proof { return FromSecret(secret) }, missing...)
+	if err != nil {
+		return nil, err
+	}
+	return &ClientSecretCredential{c}, nil
+}
+
+// GetToken returns an access token for opts.Scopes, honouring opts.Claims
+// (the cache is skipped), opts.TenantID (the configured tenant or an allowed
+// one) and opts.EnableCAE (a CAE token, cached apart from plain tokens).
+// Azure SDK clients call it for you.
+func (c *ClientSecretCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return c.c.accessToken(ctx, opts)
+}
+
+// GetTokenInfo is GetToken returning the Token with its type and refresh time.
+func (c *ClientSecretCredential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
+	return c.c.getToken(ctx, opts)
+}
+
+// Close stops background refreshes.
+func (c *ClientSecretCredential) Close() error { return c.c.close() }
+
+var _ azcore.TokenCredential = (*ClientSecretCredential)(nil)

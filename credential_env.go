@@ -1,0 +1,183 @@
+package appcred
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/appcred/appcred/cache"
+)
+
+const credNameEnv = "EnvironmentCredential"
+
+// EnvironmentCredential authenticates an application configured by
+// environment variables, with azidentity's names and precedence:
+//
+//	AZURE_TENANT_ID, AZURE_CLIENT_ID      always required
+//	AZURE_CLIENT_SECRET                   1st: a client secret
+//	AZURE_CLIENT_CERTIFICATE_PATH         2nd: a PEM or PFX file with the private key,
+//	AZURE_CLIENT_CERTIFICATE_PASSWORD          its password (optional),
+//	AZURE_CLIENT_SEND_CERTIFICATE_CHAIN        "true"/"1" to send x5c (SN+I), "false"/"0" or unset not to
+//	AZURE_FEDERATED_TOKEN_FILE            3rd: a federated token file (see WorkloadIdentityCredential);
+//	                                           an appcred extension, azidentity reads it only in
+//	                                           WorkloadIdentityCredential
+//	AZURE_AUTHORITY_HOST                  authority host (default https://login.microsoftonline.com)
+//	AZURE_ADDITIONALLY_ALLOWED_TENANTS    ";"-separated tenants TokenRequestOptions.TenantID may name, "*" for any
+//	AZURE_REGIONAL_AUTHORITY_NAME         accepted and kept (RegionalAuthorityName), but regional
+//	                                           endpoints are not implemented: tokens come from the global endpoint
+//
+// AZURE_USERNAME / AZURE_PASSWORD (a user's password) are not supported:
+// appcred is for application identities. Every configuration problem is a
+// *CredentialUnavailableError naming the variables involved.
+type EnvironmentCredential struct {
+	c      *credential
+	method string
+	region string
+}
+
+// EnvironmentCredentialOptions configure an EnvironmentCredential beyond what
+// the environment says. As with azidentity, AdditionallyAllowedTenants comes
+// only from AZURE_ADDITIONALLY_ALLOWED_TENANTS; the other fields mean the same
+// as in ClientSecretCredentialOptions.
+type EnvironmentCredentialOptions struct {
+	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost (which wins over
+	// AZURE_AUTHORITY_HOST, as in azidentity) and Transport are used.
+	azcore.ClientOptions
+	// CACertificates are extra PEM CA certificates to trust (not with Transport).
+	CACertificates []byte
+	// Cache persists tokens so processes and replicas share them.
+	Cache cache.Store
+	// DisableInstanceDiscovery skips Entra instance discovery.
+	DisableInstanceDiscovery bool
+	// Logger receives token requests, retries and refreshes, never secrets or tokens.
+	Logger *slog.Logger
+}
+
+// NewEnvironmentCredential creates an EnvironmentCredential from the
+// environment (see EnvironmentCredential). Pass nil options for defaults.
+func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*EnvironmentCredential, error) {
+	if options == nil {
+		options = &EnvironmentCredentialOptions{}
+	}
+	tenantID, clientID := os.Getenv(EnvTenantID), os.Getenv(EnvClientID)
+	var missing []string
+	if strings.TrimSpace(tenantID) == "" {
+		missing = append(missing, EnvTenantID)
+	}
+	if strings.TrimSpace(clientID) == "" {
+		missing = append(missing, EnvClientID)
+	}
+	switch len(missing) {
+	case 1:
+		return nil, unavailable(credNameEnv, "missing environment variable %s", missing[0])
+	case 2:
+		return nil, unavailable(credNameEnv, "missing environment variables %s and %s", missing[0], missing[1])
+	}
+	o := credOptions{client: options.ClientOptions, caCertificates: options.CACertificates, store: options.Cache,
+		noDiscovery: options.DisableInstanceDiscovery, logger: options.Logger}
+	if v := os.Getenv(EnvAdditionallyAllowedTenants); v != "" {
+		o.allowed = strings.Split(v, ";")
+	}
+	e := &EnvironmentCredential{region: os.Getenv(EnvRegionalAuthorityName)}
+	var err error
+	switch secret, certPath, tokenFile := os.Getenv(EnvClientSecret), os.Getenv(EnvClientCertificatePath),
+		os.Getenv(EnvFederatedTokenFile); {
+	case secret != "":
+		e.method = "client secret"
+		e.c, err = newCredential("ClientSecretCredential", tenantID, clientID, o,
+			func() Proof { return FromSecret(secret) })
+	case certPath != "":
+		e.method = "client certificate"
+		e.c, err = envCertificate(tenantID, clientID, certPath, o)
+	case tokenFile != "":
+		e.method = "workload identity"
+		var w *WorkloadIdentityCredential
+		w, err = NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{
+			ClientOptions: o.client, AdditionallyAllowedTenants: o.allowed, CACertificates: o.caCertificates,
+			Cache: o.store, ClientID: clientID, DisableInstanceDiscovery: o.noDiscovery, Logger: o.logger,
+			TenantID: tenantID, TokenFilePath: tokenFile,
+		})
+		if err == nil {
+			e.c = w.c
+		}
+	case os.Getenv(EnvUsername) != "":
+		return nil, unavailable(credNameEnv, "%s is set, but username/password authentication is not supported "+
+			"(appcred authenticates applications, not users); set %s, %s or %s instead",
+			EnvUsername, EnvClientSecret, EnvClientCertificatePath, EnvFederatedTokenFile)
+	default:
+		return nil, unavailable(credNameEnv, "incomplete environment variable configuration. Only %s and %s are set; "+
+			"also set %s, %s or %s (username/password variables are not supported)",
+			EnvTenantID, EnvClientID, EnvClientSecret, EnvClientCertificatePath, EnvFederatedTokenFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.logger != nil {
+		o.logger.Info("appcred: EnvironmentCredential will authenticate with a "+e.method, "client_id", clientID)
+	}
+	return e, nil
+}
+
+// envCertificate builds the certificate credential from the
+// AZURE_CLIENT_CERTIFICATE_* variables.
+func envCertificate(tenantID, clientID, path string, o credOptions) (*credential, error) {
+	var co CertificateOptions
+	if v, ok := os.LookupEnv(EnvClientSendCertificateChain); ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "1", "true":
+			co.SendX5C = true
+		case "", "0", "false":
+		default:
+			return nil, unavailable(credNameEnv, "%s is %q: want true, false, 1 or 0", EnvClientSendCertificateChain, v)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &CredentialUnavailableError{Credential: credNameEnv, Err: err,
+			Message: fmt.Sprintf("failed to read certificate file %q (%s): %v", path, EnvClientCertificatePath, errors.Unwrap(err))}
+	}
+	var password []byte
+	if v := os.Getenv(EnvClientCertificatePassword); v != "" {
+		password = []byte(v)
+	}
+	p := FromCertificateData(data, password, co)
+	if p.err != nil {
+		hint := ""
+		if password == nil {
+			hint = " (is " + EnvClientCertificatePassword + " missing?)"
+		}
+		return nil, &CredentialUnavailableError{Credential: credNameEnv, Err: p.err,
+			Message: fmt.Sprintf("failed to parse certificate file %q (%s): %v%s", path, EnvClientCertificatePath, errors.Unwrap(p.err), hint)}
+	}
+	return newCredential(credNameCert, tenantID, clientID, o, func() Proof { return p })
+}
+
+// Method says which configuration the environment selected: "client secret",
+// "client certificate" or "workload identity".
+func (e *EnvironmentCredential) Method() string { return e.method }
+
+// RegionalAuthorityName is AZURE_REGIONAL_AUTHORITY_NAME as read at
+// construction. appcred keeps it but does not route to regional endpoints.
+func (e *EnvironmentCredential) RegionalAuthorityName() string { return e.region }
+
+// GetToken returns an access token for opts.Scopes, honouring every field of
+// opts as ClientSecretCredential.GetToken does.
+func (e *EnvironmentCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return e.c.accessToken(ctx, opts)
+}
+
+// GetTokenInfo is GetToken returning the Token with its type and refresh time.
+func (e *EnvironmentCredential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
+	return e.c.getToken(ctx, opts)
+}
+
+// Close stops background refreshes.
+func (e *EnvironmentCredential) Close() error { return e.c.close() }
+
+var _ azcore.TokenCredential = (*EnvironmentCredential)(nil)
