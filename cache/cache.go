@@ -163,8 +163,7 @@ func (c *Cache) Lookup(key []byte) (*Token, bool) {
 		c.stripe().misses.Add(1)
 		return nil, false
 	}
-	// Fast path: by the coarse clock nothing is due for a while.
-	if c.clock == nil || c.clock.ns.Load() >= min(e.tok.RefreshOn.UnixNano(), e.tok.ExpiresOn.UnixNano()-int64(c.skew))-int64(clockSlack) {
+	if !c.calm(e) {
 		now := c.now()
 		if !c.usable(&e.tok, now) {
 			c.evict(ck, e, now)
@@ -177,6 +176,16 @@ func (c *Cache) Lookup(key []byte) (*Token, bool) {
 	}
 	c.stripe().hits.Add(1)
 	return &e.tok, true
+}
+
+// calm reports, from the coarse clock alone, that e is neither due for
+// refresh nor close to expiry, so Lookup need not read the real clock.
+func (c *Cache) calm(e *entry) bool {
+	if c.clock == nil {
+		return false
+	}
+	due := min(e.tok.RefreshOn.UnixNano(), e.tok.ExpiresOn.UnixNano()-int64(c.skew))
+	return c.clock.ns.Load() < due-int64(clockSlack)
 }
 
 // peek is Lookup without statistics or refresh, for the miss path.

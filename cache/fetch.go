@@ -139,31 +139,54 @@ func (c *Cache) refreshAhead(key []byte, e *entry, now time.Time) {
 	go c.refresh(string(key), e)
 }
 
-// refresh fetches a replacement for e. On failure it schedules the next
-// attempt (taken by a later Lookup) and e keeps being served.
+// refresh fetches a replacement for e: from the Store when another replica
+// has already refreshed it there, else with e's FetchFunc. On failure it
+// schedules the next attempt (taken by a later Lookup) and e keeps being
+// served.
 func (c *Cache) refresh(key string, e *entry) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(c.ctx, c.opt.FetchTimeout)
 	defer cancel()
-	t, err := e.fetch(ctx)
-	var v Token
-	if err == nil {
-		v, err = c.prepare(t)
+	v, shared := c.fresherInStore(ctx, key)
+	if !shared {
+		t, err := e.fetch(ctx)
+		if err == nil {
+			v, err = c.prepare(t)
+		}
+		if err != nil {
+			e.failures++
+			n, wait := e.failures, c.backoff(e.failures)
+			e.retryAt.Store(c.now().Add(wait).UnixNano())
+			c.stats.refreshFailures.Add(1)
+			e.state.And(^refreshing)
+			c.log.WarnContext(ctx, "cache: background refresh failed",
+				"key", key, "failures", n, "retry_in", wait, "err", err)
+			return
+		}
 	}
-	if err != nil {
-		e.failures++
-		wait := c.backoff(e.failures)
-		e.retryAt.Store(c.now().Add(wait).UnixNano())
-		c.stats.refreshFailures.Add(1)
-		e.state.And(^refreshing)
-		c.log.WarnContext(ctx, "cache: background refresh failed",
-			"key", key, "failures", e.failures, "retry_in", wait, "err", err)
-		return
-	}
-	if ne, ok := c.replace(c.compactString(key), e, v); ok {
+	if ne, ok := c.replace(c.compactString(key), e, v); ok && !shared {
 		c.persist(ctx, key, &ne.tok)
 	}
 	e.state.And(^refreshing)
+}
+
+// fresherInStore returns the Store's token for key when it is usable and
+// not yet due for refresh itself.
+func (c *Cache) fresherInStore(ctx context.Context, key string) (Token, bool) {
+	if c.store == nil {
+		return Token{}, false
+	}
+	t, err := c.store.Get(ctx, key)
+	if err != nil {
+		c.log.WarnContext(ctx, "cache: store get failed", "key", key, "err", err)
+		return Token{}, false
+	}
+	if t == nil {
+		return Token{}, false
+	}
+	v, err := c.prepare(t)
+	now := c.now()
+	return v, err == nil && c.usable(&v, now) && now.Before(v.RefreshOn)
 }
 
 // backoff returns the wait after n consecutive failures: RetryBase·2ⁿ⁻¹

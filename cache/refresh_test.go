@@ -1,0 +1,226 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRefreshAheadServesCachedWhileOneRefreshRuns(t *testing.T) {
+	clk := newClock()
+	store := newMemStore()
+	c := New(Options{Now: clk.Now, Store: store})
+	defer c.Close()
+	k := key("api://r/.default")
+	release := make(chan struct{})
+	f := &counter{started: make(chan struct{}, 10), next: func(ctx context.Context, n int) (*Token, error) {
+		<-release
+		return tokenAt(fmt.Sprintf("tok-%d", n+1), clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	old, err := c.Put(context.Background(), string(k), tokenAt("tok-1", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-store.puts
+
+	clk.Advance(51 * time.Minute) // past RefreshOn, well before expiry
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if tok, ok := c.Lookup(k); !ok || tok != old {
+					t.Errorf("Lookup during refresh = %v, %v; want the cached token", tok, ok)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-f.started
+	if n := f.calls(); n != 1 {
+		t.Fatalf("%d refreshes started, want 1", n)
+	}
+	if st := c.Stats(); st.Refreshes != 1 || st.Hits != 1000 {
+		t.Fatalf("stats %+v, want 1 refresh and 1000 hits", st)
+	}
+	close(release)
+	if got := <-store.puts; got != string(k) { // the refresh persisted its token
+		t.Fatalf("store put %q", got)
+	}
+	if tok := mustLookup(t, c, k); tok.AccessToken != "tok-2" {
+		t.Fatalf("after refresh Lookup = %v, want tok-2", tok)
+	}
+	if n := f.calls(); n != 1 {
+		t.Fatalf("fetch called %d times, want 1", n)
+	}
+}
+
+func TestRefreshFailureKeepsServingAndRetries(t *testing.T) {
+	clk := newClock()
+	store := newMemStore()
+	logs := newLogSink()
+	c := New(Options{Now: clk.Now, Store: store, Logger: slogLogger(logs), RetryBase: time.Second, RetryMax: 4 * time.Second})
+	defer c.Close()
+	k := key("api://f/.default")
+	f := &counter{next: func(ctx context.Context, n int) (*Token, error) {
+		if n <= 2 {
+			return nil, errors.New("authority unavailable")
+		}
+		return tokenAt("tok-new", clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	old, _ := c.Put(context.Background(), string(k), tokenAt("tok-old-secret", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	<-store.puts
+
+	clk.Advance(51 * time.Minute)
+	for round := 1; round <= 2; round++ {
+		if tok := mustLookup(t, c, k); tok != old { // starts refresh attempt `round`
+			t.Fatalf("round %d: Lookup = %v, want the old token", round, tok)
+		}
+		line := <-logs.ch
+		if !strings.Contains(line, "refresh failed") || strings.Contains(line, "tok-old-secret") {
+			t.Fatalf("log line %q", line)
+		}
+		// Backing off: more Lookups serve the old token and start nothing.
+		for range 10 {
+			if tok := mustLookup(t, c, k); tok != old {
+				t.Fatalf("Lookup while backing off = %v", tok)
+			}
+		}
+		if n := f.calls(); n != round {
+			t.Fatalf("round %d: fetch called %d times during backoff", round, n)
+		}
+		clk.Advance(4 * time.Second) // RetryMax: the backoff is over
+	}
+	mustLookup(t, c, k) // third attempt succeeds
+	<-store.puts
+	if tok := mustLookup(t, c, k); tok.AccessToken != "tok-new" {
+		t.Fatalf("after successful retry Lookup = %v", tok)
+	}
+	if st := c.Stats(); st.Refreshes != 3 || st.RefreshFailures != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestFailedRefreshServesUntilExpiry(t *testing.T) {
+	clk := newClock()
+	logs := newLogSink()
+	c := New(Options{Now: clk.Now, Logger: slogLogger(logs)})
+	defer c.Close()
+	k := key("x")
+	f := &counter{next: func(context.Context, int) (*Token, error) { return nil, errors.New("down") }}
+	c.Put(context.Background(), string(k), tokenAt("tok", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	clk.Advance(51 * time.Minute)
+	mustLookup(t, c, k)
+	<-logs.ch
+	clk.Advance(9*time.Minute - DefaultExpirySkew - time.Nanosecond) // last usable instant
+	mustLookup(t, c, k)
+	clk.Advance(time.Nanosecond)
+	if tok, ok := c.Lookup(k); ok {
+		t.Fatalf("Lookup within the expiry skew returned %v", tok)
+	}
+	if n := c.Len(); n != 0 {
+		t.Fatalf("expired entry not evicted: Len = %d", n)
+	}
+}
+
+func TestCloseStopsRefreshInFlight(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Now: clk.Now})
+	k := key("close")
+	ended := make(chan error, 1)
+	f := &counter{started: make(chan struct{}, 1), next: func(ctx context.Context, _ int) (*Token, error) {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return nil, ctx.Err()
+	}}
+	old, _ := c.Put(context.Background(), string(k), tokenAt("tok", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	clk.Advance(51 * time.Minute)
+	mustLookup(t, c, k)
+	<-f.started
+	c.Close() // returns only once the refresh has stopped
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("refresh ended with %v", err)
+		}
+	default:
+		t.Fatal("Close returned while the refresh was still running")
+	}
+	if tok := mustLookup(t, c, k); tok != old { // still served, no new refresh
+		t.Fatalf("Lookup after Close = %v", tok)
+	}
+	if n := f.calls(); n != 1 {
+		t.Fatalf("refresh started after Close: %d calls", n)
+	}
+	if _, err := c.Fetch(context.Background(), "other", f.fetch); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Fetch after Close: %v", err)
+	}
+	c.Close() // idempotent
+}
+
+func TestBackoffBounds(t *testing.T) {
+	c := New(Options{RetryBase: time.Second, RetryMax: 8 * time.Second})
+	defer c.Close()
+	for n, max := range map[uint32]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 40: 8 * time.Second} {
+		for range 100 {
+			if d := c.backoff(n); d < max/2 || d > max {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, max/2, max)
+			}
+		}
+	}
+}
+
+func TestRealClockStartsRefreshWhenDue(t *testing.T) {
+	c := New(Options{}) // coarse clock path
+	defer c.Close()
+	k := key("due")
+	f := &counter{started: make(chan struct{}, 1), next: func(context.Context, int) (*Token, error) {
+		return tokenAt("fresh", time.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	far, _ := c.Put(context.Background(), string(key("far")), tokenAt("far", time.Now(), time.Hour, 50*time.Minute), f.fetch)
+	old, _ := c.Put(context.Background(), string(k), tokenAt("old", time.Now().Add(-time.Minute), time.Hour, time.Second), f.fetch)
+	if tok := mustLookup(t, c, key("far")); tok != far {
+		t.Fatalf("far = %v", tok)
+	}
+	if tok := mustLookup(t, c, k); tok != old {
+		t.Fatalf("due = %v", tok)
+	}
+	<-f.started
+	c.Close() // waits for the refresh to finish
+	if tok := mustLookup(t, c, k); tok.AccessToken != "fresh" || f.calls() != 1 {
+		t.Fatalf("after refresh: %v, %d calls", tok, f.calls())
+	}
+}
+
+func TestRefreshAdoptsFresherTokenFromStore(t *testing.T) {
+	clk := newClock()
+	store := newMemStore()
+	c := New(Options{Now: clk.Now, Store: store})
+	defer c.Close()
+	k := key("shared")
+	f := &counter{next: func(context.Context, int) (*Token, error) {
+		return tokenAt("fetched", clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	c.Put(context.Background(), string(k), tokenAt("old", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	<-store.puts
+	clk.Advance(51 * time.Minute)
+	// Another replica has refreshed the token and written it to the store.
+	store.Put(context.Background(), string(k), tokenAt("from-replica", clk.Now(), time.Hour, 50*time.Minute))
+	<-store.puts
+	mustLookup(t, c, k) // starts the refresh
+	c.Close()
+	if tok := mustLookup(t, c, k); tok.AccessToken != "from-replica" || f.calls() != 0 {
+		t.Fatalf("after refresh: %v with %d fetches; want the replica's token and none", tok, f.calls())
+	}
+	select {
+	case k := <-store.puts:
+		t.Fatalf("adopted token written back to the store (%s)", k)
+	default:
+	}
+}
