@@ -2,9 +2,10 @@
 // wait on I/O, one fetch per key however many callers miss at once, refresh
 // ahead of expiry in the background, and an optional per-key [Store] behind it.
 //
-// The caller builds a canonical key with [AppendKey], tries [Cache.Lookup] (the
-// hit path: no allocation, no lock held across I/O) and on a miss calls
-// [Cache.Fetch] with a [FetchFunc] that asks the authority:
+// The caller builds a canonical key with [AppendKey] (or, per client, with a
+// [Prefix] made once), tries [Cache.Lookup] (the hit path: no allocation, no
+// lock) and on a miss calls [Cache.Fetch] with a [FetchFunc] that asks the
+// authority:
 //
 //	var buf [256]byte
 //	key := cache.AppendKey(buf[:0], parts)
@@ -19,7 +20,14 @@
 // returns the cached token; a failed refresh is retried with jittered
 // exponential backoff by a later Lookup, while the old token is served until it
 // is no longer usable. Nothing runs for tokens nobody asks for: expired entries
-// are evicted when looked up and by a sweep of a shard when it is written to.
+// are evicted when looked up, and each shard drops its expired entries at
+// most once a minute when it is written to.
+//
+// Costs: a hit is a few hash-map reads; a write (miss, refresh, eviction)
+// copies one of 1,024 shard maps, so it grows with len/1024 (about 4 µs at
+// 100k tokens). Every distinct client|host|tenant prefix is interned for the
+// life of the Cache. Unless Options.Now is set, a Cache runs one goroutine
+// (a coarse clock ticking twice a second); Close stops it.
 package cache
 
 import (

@@ -198,11 +198,15 @@ func appendField(dst []byte, s string, lower bool) []byte {
 			}
 			dst = append(dst, c)
 		default:
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if lower {
-				r = unicode.ToLower(r)
+			r, n := decodeRune(s[i:])
+			switch {
+			case r >= invalidByte: // keep keys distinct: escape, do not replace
+				dst = append(dst, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+			case lower:
+				dst = utf8.AppendRune(dst, unicode.ToLower(r))
+			default:
+				dst = append(dst, s[i:i+n]...)
 			}
-			dst = utf8.AppendRune(dst, r)
 			i += n
 			continue
 		}
@@ -216,14 +220,8 @@ func appendField(dst []byte, s string, lower bool) []byte {
 func compareFold(a, b string) int {
 	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
 	for a != "" && b != "" {
-		ra, na := rune(a[0]), 1
-		if ra >= utf8.RuneSelf {
-			ra, na = utf8.DecodeRuneInString(a)
-		}
-		rb, nb := rune(b[0]), 1
-		if rb >= utf8.RuneSelf {
-			rb, nb = utf8.DecodeRuneInString(b)
-		}
+		ra, na := decodeRune(a)
+		rb, nb := decodeRune(b)
 		ra, rb = unicode.ToLower(ra), unicode.ToLower(rb)
 		if ra != rb {
 			if ra < rb {
@@ -234,6 +232,23 @@ func compareFold(a, b string) int {
 		a, b = a[na:], b[nb:]
 	}
 	return len(a) - len(b)
+}
+
+// invalidByte+b stands for a byte b that is not valid UTF-8: beyond every
+// rune, so it sorts and compares apart from real characters.
+const invalidByte = unicode.MaxRune + 1
+
+// decodeRune is utf8.DecodeRuneInString, except that an invalid byte b
+// decodes as invalidByte+b.
+func decodeRune(s string) (rune, int) {
+	if s[0] < utf8.RuneSelf {
+		return rune(s[0]), 1
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && n == 1 {
+		return invalidByte + rune(s[0]), 1
+	}
+	return r, n
 }
 
 // ParseKey splits a key made by [AppendKey] back into its parts (lower-cased,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func slogLogger(h slog.Handler) *slog.Logger { return slog.New(h) }
@@ -190,4 +191,41 @@ func TestWordMayChangeMatchesBytes(t *testing.T) {
 		}
 		check(w)
 	}
+}
+
+func TestKeyInvalidUTF8StaysDistinct(t *testing.T) {
+	a := AppendKey(nil, KeyParts{Tenant: "t\xff", Scopes: []string{"s\xfe", "s\xfd"}})
+	b := AppendKey(nil, KeyParts{Tenant: "t\xfe", Scopes: []string{"s\xfe", "s\xfd"}})
+	c := AppendKey(nil, KeyParts{Tenant: "t\xff", Scopes: []string{"s\xfe"}})
+	if string(a) == string(b) || string(a) == string(c) {
+		t.Fatalf("invalid bytes collapsed: %q %q %q", a, b, c)
+	}
+	if !utf8.Valid(a) {
+		t.Fatalf("key %q is not valid UTF-8", a)
+	}
+	p, err := ParseKey(string(a))
+	if err != nil || p.Tenant != "t\xff" || len(p.Scopes) != 2 {
+		t.Fatalf("ParseKey = %+v, %v", p, err)
+	}
+}
+
+// FuzzKey checks that every key parses back and that canonicalising a parsed
+// key reproduces it; and that ParseKey never panics on outside input.
+func FuzzKey(f *testing.F) {
+	f.Add("Client", "Login.Host", "Tenant", "Extra|x", "API://A/.default", " b ", "app|x")
+	f.Add("c|1", "h%2", "t 3", "", "\xff", "ß", "||||||")
+	f.Fuzz(func(t *testing.T, client, host, tenant, extra, s1, s2, raw string) {
+		ParseKey(raw)
+		k := AppendKey(nil, KeyParts{ClientID: client, Host: host, Tenant: tenant, Kind: KindOBO, Extra: extra, Scopes: []string{s1, s2}})
+		p, err := ParseKey(string(k))
+		if err != nil {
+			t.Fatalf("ParseKey(%q): %v", k, err)
+		}
+		if p.Extra != extra || p.Kind != KindOBO {
+			t.Fatalf("ParseKey(%q) = %+v", k, p)
+		}
+		if again := AppendKey(nil, p); string(again) != string(k) {
+			t.Fatalf("not canonical: %q -> %+v -> %q", k, p, again)
+		}
+	})
 }
