@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/appcred/appcred/sts"
 )
 
 // secretToken gets a real token from the local authority through the binary.
@@ -95,9 +97,10 @@ func TestDecodeRejectsBadSignatures(t *testing.T) {
 	tampered := unsigned(t, hdr, c, parts[2])
 	// Signature bytes changed.
 	sig := []byte(parts[2])
-	sig[len(sig)/2] ^= 'A' ^ 'B'
-	if sig[len(sig)/2] == parts[2][len(sig)/2] {
-		t.Fatal("signature not changed")
+	if sig[len(sig)/2] == 'A' {
+		sig[len(sig)/2] = 'B'
+	} else {
+		sig[len(sig)/2] = 'A'
 	}
 	badSig := parts[0] + "." + parts[1] + "." + string(sig)
 	// Signed by a key that is not the authority's, under the authority's kid and under another.
@@ -198,4 +201,31 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestDecodeV1Token checks a v1 access token (Entra's default for an API) the
+// same way: discovery finds the keys from the authority URL.
+func TestDecodeV1Token(t *testing.T) {
+	const api = "api://cli-v1-api"
+	if _, err := auth.AddApp(seed.TenantID, sts.AppSpec{DisplayName: "v1 api", IdentifierURIs: []string{api},
+		AppRoles: []string{"V1.Read"}, AccessTokenVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.Grant(seed.TenantID, seed.ClientID, api, "V1.Read"); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, []string{"S=" + seed.ClientSecret}, "", append([]string{"token", "--scope", api, "--secret-env", "S", "-o", "raw"},
+		authorityFlags()...)...)
+	tok := strings.TrimSpace(r.stdout)
+	if c := claims(t, tok); c["ver"] != "1.0" || c["appid"] != seed.ClientID {
+		t.Fatalf("want a v1 token for the seed's daemon, got %v", c)
+	}
+	r = mustRun(t, nil, "", "decode", tok, "--authority", auth.TenantURL(seed.TenantID), "--ca-file", auth.CAFile(), "-o", "json")
+	var out struct{ Signature sigResult }
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !out.Signature.Valid || !strings.HasPrefix(out.Signature.JWKSURI, auth.URL()+"/") || !strings.Contains(out.Signature.JWKSURI, "/discovery/") {
+		t.Errorf("v1 token signature: %+v", out.Signature)
+	}
 }
