@@ -242,10 +242,18 @@ func printCertText(w io.Writer, c certJSON, generated bool) error {
 	fmt.Fprintf(&b, "x5t#S256:    %s\n", c.X5TS256)
 	if c.Files != nil {
 		fmt.Fprintf(&b, "wrote:\n")
-		fmt.Fprintf(&b, "  %s   private key (0600)\n", c.Files["key"])
-		fmt.Fprintf(&b, "  %s   certificate: upload it to the app registration\n", c.Files["cert"])
-		fmt.Fprintf(&b, "  %s   key + certificate (0600) for MSAL Python, azure-identity, azidentity, appcred\n", c.Files["combined"])
-		fmt.Fprintf(&b, "  %s   PKCS#12 (0600)\n", c.Files["pfx"])
+		width := 0
+		for _, p := range c.Files {
+			width = max(width, len(p))
+		}
+		for _, f := range []struct{ key, what string }{
+			{"key", "private key (0600)"},
+			{"cert", "certificate: upload it to the app registration, or appcred authority cert add --cert"},
+			{"combined", "key + certificate (0600): for MSAL Python, azure-identity, azidentity, appcred token"},
+			{"pfx", "PKCS#12 (0600)"},
+		} {
+			fmt.Fprintf(&b, "  %-*s  %s\n", width, c.Files[f.key], f.what)
+		}
 	}
 	if generated {
 		fmt.Fprintf(&b, "PFX password: %s   (generated; shown once)\n", c.PFXPassword)

@@ -99,6 +99,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 
 	step(w, 5, "What the tokens say (signatures checked against the authority's JWKS, found by OIDC discovery):")
 	hc := a.HTTPClient()
+	defer hc.CloseIdleConnections() // lets a.Close finish without waiting on idle connections
 	for _, t := range []struct{ name, token string }{{"token from the client secret", secretTok}, {"token from the certificate", certTok}} {
 		d, err := parseJWT(t.token)
 		if err != nil {
