@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -13,8 +14,7 @@ import (
 // the seed scope and for a pool scope, and a second call is a cache hit.
 func TestClientsGetTokensFromAuthority(t *testing.T) {
 	e := getEnv(t)
-	floor := library{name: "floor", make: func(e *env, hc *http.Client) (*client, error) { return floorClient(e, hc), nil }}
-	for _, lib := range append(libraries, floor) {
+	for _, lib := range slices.Concat(libraries, []library{floorLibrary}) {
 		t.Run(lib.name, func(t *testing.T) {
 			ct := &counter{}
 			hc := e.httpClient(func(rt http.RoundTripper) http.RoundTripper { ct.base = rt; return ct })

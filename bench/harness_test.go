@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -139,6 +140,32 @@ func (e *env) httpClient(wrap func(http.RoundTripper) http.RoundTripper) *http.C
 	hc := e.a.HTTPClient()
 	hc.Transport = wrap(hc.Transport)
 	return hc
+}
+
+// warmConns opens n keep-alive connections to the authority on hc (n
+// concurrent discovery requests), so the first measured op of a concurrent
+// benchmark does not pay n TLS handshakes that later ops do not.
+func (e *env) warmConns(tb testing.TB, hc *http.Client, n int) {
+	tb.Helper()
+	url := e.a.TenantURL(e.seed.TenantID) + "/v2.0/.well-known/openid-configuration"
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			resp, err := hc.Get(url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatalf("warm connections: %v", err)
+	}
 }
 
 // tokenFunc asks a client for a token for scopes and returns the access token.
