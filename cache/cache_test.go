@@ -10,6 +10,19 @@ import (
 	"time"
 )
 
+// joinedCtx reports (once) when Fetch starts waiting on it, which Fetch does
+// only after joining the key's flight.
+type joinedCtx struct {
+	context.Context
+	joined *sync.WaitGroup
+	once   sync.Once
+}
+
+func (c *joinedCtx) Done() <-chan struct{} {
+	c.once.Do(c.joined.Done)
+	return c.Context.Done()
+}
+
 func TestColdHerdFetchesOnce(t *testing.T) {
 	clk := newClock()
 	c := New(Options{Now: clk.Now})
@@ -21,23 +34,22 @@ func TestColdHerdFetchesOnce(t *testing.T) {
 	}}
 	k := key("api://a/.default")
 	const callers = 1000
-	var started, done sync.WaitGroup
-	started.Add(callers)
+	var joined, done sync.WaitGroup
+	joined.Add(callers)
 	done.Add(callers)
 	got := make([]*Token, callers)
 	errs := make([]error, callers)
 	for i := range callers {
 		go func() {
 			defer done.Done()
-			started.Done()
 			if tok, ok := c.Lookup(k); ok {
-				got[i] = tok
-				return
+				t.Errorf("caller %d hit a cold cache: %v", i, tok)
 			}
-			got[i], errs[i] = c.Fetch(context.Background(), string(k), f.fetch)
+			ctx := &joinedCtx{Context: context.Background(), joined: &joined}
+			got[i], errs[i] = c.Fetch(ctx, string(k), f.fetch)
 		}()
 	}
-	started.Wait()
+	joined.Wait() // every caller is waiting on the fetch, which is held open
 	close(release)
 	done.Wait()
 	if n := f.calls(); n != 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -223,4 +224,18 @@ func TestRefreshAdoptsFresherTokenFromStore(t *testing.T) {
 		t.Fatalf("adopted token written back to the store (%s)", k)
 	default:
 	}
+}
+
+func TestUnclosedCacheStopsItsClock(t *testing.T) {
+	clk := New(Options{}).clock // the Cache itself becomes garbage at once
+	for range 100 {
+		runtime.GC()
+		select {
+		case <-clk.stop:
+			return
+		default:
+			runtime.Gosched()
+		}
+	}
+	t.Fatal("the coarse clock of an unreachable Cache was never stopped")
 }
