@@ -269,7 +269,7 @@ func (c *Client) checkTenant(tenant string) error {
 // RemoveTokensForClient removes every cached token of this client (all
 // tenants and scopes), from memory and from the cache store.
 func (c *Client) RemoveTokensForClient(ctx context.Context) error {
-	c.cache.RemovePrefix(ctx, cache.ClientPrefix(c.clientID, "", ""))
+	c.cache.RemovePrefix(ctx, cache.ClientPrefix(c.clientID))
 	return nil
 }
 
