@@ -40,6 +40,7 @@ type Client struct {
 	cache    *cache.Cache
 	cfg      config
 	log      *slog.Logger
+	ownHTTP  *http.Client // the HTTP client New built (nil when the caller gave one)
 }
 
 // Token is an access token with its lifetimes. Printing or logging a Token
@@ -124,6 +125,10 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	if err != nil {
 		return nil, err
 	}
+	var own *http.Client
+	if cfg.httpClient == nil {
+		own = hc
+	}
 	wc := wire.New(hc)
 	wc.AppName, wc.AppVersion, wc.MaxRetries, wc.Logger = cfg.appName, cfg.appVer, cfg.maxRetries, cfg.logger
 	if cfg.timeout == 0 {
@@ -136,6 +141,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		wire:     wc,
 		cfg:      cfg,
 		log:      log,
+		ownHTTP:  own,
 		resolver: authority.NewResolver(wc, authority.ResolverOptions{
 			DisableInstanceDiscovery: cfg.noDiscovery,
 			ValidateAuthority:        cfg.validate,
@@ -273,5 +279,13 @@ func (c *Client) RemoveTokensForClient(ctx context.Context) error {
 	return nil
 }
 
-// Close stops background refreshes. Cached tokens are dropped with the client.
-func (c *Client) Close() error { return c.cache.Close() }
+// Close stops background refreshes and closes the idle connections of the
+// HTTP client New built (not of one given with WithHTTPClient). Cached tokens
+// are dropped with the client.
+func (c *Client) Close() error {
+	err := c.cache.Close()
+	if c.ownHTTP != nil {
+		c.ownHTTP.CloseIdleConnections()
+	}
+	return err
+}
