@@ -41,6 +41,7 @@ type Client struct {
 	cfg      config
 	log      *slog.Logger
 	ownHTTP  *http.Client // the HTTP client New built (nil when the caller gave one)
+	prefix   cache.Prefix // the key prefix of the configured tenant, built once
 }
 
 // Token is an access token with its lifetimes. Printing or logging a Token
@@ -142,6 +143,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		cfg:      cfg,
 		log:      log,
 		ownHTTP:  own,
+		prefix:   cache.MakePrefix(clientID, info.Host, info.Tenant),
 		resolver: authority.NewResolver(wc, authority.ResolverOptions{
 			DisableInstanceDiscovery: cfg.noDiscovery,
 			ValidateAuthority:        cfg.validate,
@@ -214,17 +216,15 @@ func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opt
 	if len(scopes) == 0 {
 		return Token{}, errors.New("AcquireTokenForClient: no scopes given (want e.g. \"api://orders/.default\")")
 	}
-	tenant := c.info.Tenant
+	tenant, prefix := c.info.Tenant, c.prefix
 	if o.tenant != "" && !strings.EqualFold(o.tenant, tenant) {
 		if err := c.checkTenant(o.tenant); err != nil {
 			return Token{}, err
 		}
-		tenant = o.tenant
+		tenant, prefix = o.tenant, cache.MakePrefix(c.clientID, c.info.Host, o.tenant)
 	}
 	var buf [256]byte
-	key := cache.AppendKey(buf[:0], cache.KeyParts{
-		ClientID: c.clientID, Host: c.info.Host, Tenant: tenant, Kind: cache.KindApp, Scopes: scopes,
-	})
+	key := prefix.AppendKey(buf[:0], cache.KindApp, "", scopes)
 	if o.claims == "" {
 		if t, ok := c.cache.Lookup(key); ok {
 			return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn,
