@@ -17,6 +17,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,7 @@ type Client struct {
 	log      *slog.Logger
 	ownHTTP  *http.Client // the HTTP client New built (nil when the caller gave one)
 	prefix   cache.Prefix // the key prefix of the configured tenant, built once
+	extra    string       // the key discriminator of a client with capabilities
 }
 
 // Token is an access token with its lifetimes. Printing or logging a Token
@@ -144,6 +146,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		log:      log,
 		ownHTTP:  own,
 		prefix:   cache.MakePrefix(clientID, info.Host, info.Tenant),
+		extra:    capabilitiesExtra(cfg.capabilities),
 		resolver: authority.NewResolver(wc, authority.ResolverOptions{
 			DisableInstanceDiscovery: cfg.noDiscovery,
 			ValidateAuthority:        cfg.validate,
@@ -210,8 +213,8 @@ func (c *Client) Authority() string { return c.info.URL() }
 // Concurrent misses for the same scopes share one request to the authority.
 func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opts ...AcquireOption) (Token, error) {
 	var o acquireOptions
-	for _, f := range opts {
-		f(&o)
+	if len(opts) > 0 {
+		o = applyAcquireOptions(opts) // out of line, so o stays on the stack
 	}
 	if len(scopes) == 0 {
 		return Token{}, errors.New("AcquireTokenForClient: no scopes given (want e.g. \"api://orders/.default\")")
@@ -224,7 +227,7 @@ func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opt
 		tenant, prefix = o.tenant, cache.MakePrefix(c.clientID, c.info.Host, o.tenant)
 	}
 	var buf [256]byte
-	key := prefix.AppendKey(buf[:0], cache.KindApp, "", scopes)
+	key := prefix.AppendKey(buf[:0], cache.KindApp, c.extra, scopes)
 	if o.claims == "" {
 		if t, ok := c.cache.Lookup(key); ok {
 			return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn,
@@ -234,8 +237,24 @@ func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opt
 	return c.acquireSlow(ctx, string(key), tenant, scopes, o.claims)
 }
 
+func applyAcquireOptions(opts []AcquireOption) acquireOptions {
+	var o acquireOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
 // acquireSlow is the miss path: everything that may allocate or wait.
 func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []string, claims string) (Token, error) {
+	if claims != "" {
+		if !json.Valid([]byte(claims)) {
+			return Token{}, errors.New("WithClaims: claims is not valid JSON")
+		}
+		if _, err := mergeCapabilities(claims, c.cfg.capabilities); err != nil {
+			return Token{}, fmt.Errorf("WithClaims: %w", err)
+		}
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.timeout)

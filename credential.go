@@ -155,19 +155,14 @@ func newCredential(name, tenantID, clientID string, o credOptions, newProof func
 		if o.logger != nil {
 			opts = append(opts, WithLogger(o.logger))
 		}
-		store := o.store
-		rt := base
 		if cae {
-			rt = &capabilityTransport{next: base}
-			if store != nil {
-				store = caeStore{store}
-			}
+			opts = append(opts, WithClientCapabilities("CP1"))
 		}
-		if store != nil {
-			opts = append(opts, WithCacheStore(store))
+		if o.store != nil {
+			opts = append(opts, WithCacheStore(o.store))
 		}
-		if rt != nil {
-			opts = append(opts, WithTransport(rt))
+		if base != nil {
+			opts = append(opts, WithTransport(base))
 		}
 		cl, err := New(info.URL(), clientID, c.newProof(), opts...)
 		if err != nil {
@@ -278,11 +273,12 @@ func (c *credential) getToken(ctx context.Context, tro policy.TokenRequestOption
 			return Token{}, err
 		}
 		if claims != "" {
-			if claims, err = mergeCP1(claims); err != nil {
-				return Token{}, fmt.Errorf("%s: %w", c.name, err)
+			if _, err := mergeCapabilities(claims, []string{"CP1"}); err != nil {
+				return Token{}, fmt.Errorf("%s: TokenRequestOptions.Claims: %w", c.name, err)
 			}
 		}
-	} else if claims != "" && !json.Valid([]byte(claims)) {
+	}
+	if claims != "" && !json.Valid([]byte(claims)) {
 		return Token{}, fmt.Errorf("%s: TokenRequestOptions.Claims is not valid JSON", c.name)
 	}
 	var t Token

@@ -200,14 +200,14 @@ func TestMergeCP1(t *testing.T) {
 		`{"access_token":{"xms_cc":{"values":["CP2"]}}}`: `{"access_token":{"xms_cc":{"values":["CP2","CP1"]}}}`,
 		`{"id_token":{"auth_time":{"essential":true}}}`:  `{"access_token":{"xms_cc":{"values":["CP1"]}},"id_token":{"auth_time":{"essential":true}}}`,
 	} {
-		got, err := mergeCP1(in)
+		got, err := mergeCapabilities(in, []string{"CP1"})
 		if err != nil || !jsonEqual(t, got, want) {
-			t.Errorf("mergeCP1(%q) = %q, %v; want %s", in, got, err, want)
+			t.Errorf("mergeCapabilities(%q) = %q, %v; want %s", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"[]", "null", `"x"`, `{"access_token":[]}`} {
-		if _, err := mergeCP1(bad); err == nil {
-			t.Errorf("mergeCP1(%q) accepted", bad)
+		if _, err := mergeCapabilities(bad, []string{"CP1"}); err == nil {
+			t.Errorf("mergeCapabilities(%q) accepted", bad)
 		}
 	}
 }

@@ -3,8 +3,10 @@ package appcred
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/appcred/appcred/cache"
@@ -30,6 +32,7 @@ type config struct {
 	generic          bool
 	store            cache.Store
 	maxRetries       int
+	capabilities     []string
 	now              func() time.Time
 }
 
@@ -138,6 +141,24 @@ func WithCacheStore(s cache.Store) Option {
 // or a transport error (3 by default; negative disables retries).
 func WithMaxRetries(n int) Option {
 	return func(c *config) error { c.maxRetries = n; return nil }
+}
+
+// WithClientCapabilities declares client capabilities, sent as
+// {"access_token":{"xms_cc":{"values":[…]}}} merged into the claims of every
+// token request. "CP1" announces that the client handles claims challenges
+// (continuous access evaluation); Entra may then issue longer-lived,
+// revocable tokens. Tokens of a client with capabilities are cached under
+// their own keys.
+func WithClientCapabilities(caps ...string) Option {
+	return func(c *config) error {
+		for _, cp := range caps {
+			if strings.TrimSpace(cp) == "" || strings.ContainsAny(cp, "\"{}") {
+				return fmt.Errorf("WithClientCapabilities: invalid capability %q", cp)
+			}
+		}
+		c.capabilities = append(c.capabilities, caps...)
+		return nil
+	}
 }
 
 // AcquireOption changes one AcquireTokenForClient call.

@@ -32,6 +32,10 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 		"client_id":  {c.clientID},
 		"scope":      {strings.Join(scopes, " ")},
 	}
+	claims, err = mergeCapabilities(claims, c.cfg.capabilities)
+	if err != nil {
+		return nil, err
+	}
 	if claims != "" {
 		form.Set("claims", claims)
 	}
