@@ -35,7 +35,9 @@
 //
 // The network benchmarks use the real authority: BenchmarkHerd (100 concurrent
 // cold callers for one scope; requests/op), BenchmarkDistinctScopes (50 cold
-// scopes at once while every token POST is delayed 20 ms) and BenchmarkMiss
+// scopes at once while every token POST is delayed 20 ms, against a floor of 50
+// bare requests), BenchmarkHitDuringMiss (how long a hit takes while a miss of
+// the same client is in flight; hit-ns) and BenchmarkMiss
 // (one token request per op, against a floor of a bare net/http form POST plus
 // JSON decode). A miss needs a scope the client has not cached: each op takes
 // the next scope from a pool of identifier URIs registered on one resource

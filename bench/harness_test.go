@@ -116,13 +116,18 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 // slow delays every token POST by delay before passing it on, as a distant
 // or loaded authority would; other requests pass at once.
 type slow struct {
-	base  http.RoundTripper
-	delay time.Duration
+	base    http.RoundTripper
+	delay   time.Duration
+	started chan<- struct{} // if not nil, told (without blocking) when a token POST starts waiting
 }
 
 // RoundTrip waits delay (or until r's context ends) for token POSTs.
 func (s slow) RoundTrip(r *http.Request) (*http.Response, error) {
 	if isTokenRequest(r) {
+		select {
+		case s.started <- struct{}{}:
+		default:
+		}
 		t := time.NewTimer(s.delay)
 		select {
 		case <-t.C:
