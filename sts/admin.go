@@ -61,6 +61,11 @@ type AppSpec struct {
 	// AccessTokenVersion is the version of the tokens issued for this app as a
 	// resource: 1 (the default, as in Entra) or 2.
 	AccessTokenVersion int
+	// OptionalClaims are the optional claims the app, as a resource, wants in
+	// its access tokens (the manifest's optionalClaims.accessToken). Supported:
+	// "xms_cc", the client capabilities ("cp1") a client declares in its claims
+	// request; without the opt-in they are not put in tokens, as in Entra.
+	OptionalClaims []string
 }
 
 // AppInfo describes an app registration. Secrets appear only by id and hint.
@@ -72,6 +77,7 @@ type AppInfo struct {
 	AppRoles           []string            `json:"app_roles,omitempty"`
 	AccessTokenVersion int                 `json:"access_token_version"`
 	APIPermissions     map[string][]string `json:"api_permissions,omitempty"`
+	OptionalClaims     []string            `json:"optional_claims,omitempty"`
 	Secrets            []SecretInfo        `json:"secrets,omitempty"`
 	Certificates       []CertInfo          `json:"certificates,omitempty"`
 }
@@ -186,8 +192,12 @@ func (s *State) AddApp(tenant string, spec AppSpec) (AppInfo, error) {
 	if spec.ClientID == "" {
 		spec.ClientID = uuid.NewString()
 	}
+	oc, err := normalizeOptionalClaims(spec.OptionalClaims)
+	if err != nil {
+		return AppInfo{}, fmt.Errorf("app %s: %w", spec.ClientID, err)
+	}
 	var out AppInfo
-	err := s.update(func(d *dirFile) error {
+	err = s.update(func(d *dirFile) error {
 		t := d.tenant(tenant)
 		if t == nil {
 			if tenant == "" {
@@ -212,6 +222,7 @@ func (s *State) AddApp(tenant string, spec AppSpec) (AppInfo, error) {
 			IdentifierURIs:     spec.IdentifierURIs,
 			AppRoles:           spec.AppRoles,
 			AccessTokenVersion: spec.AccessTokenVersion,
+			OptionalClaims:     oc,
 		}
 		t.Apps = append(t.Apps, a)
 		out = appInfo(a)
@@ -404,6 +415,7 @@ func appInfo(a *appRec) AppInfo {
 		AppRoles:           a.AppRoles,
 		AccessTokenVersion: max(a.AccessTokenVersion, 1),
 		APIPermissions:     a.APIPermissions,
+		OptionalClaims:     a.OptionalClaims,
 	}
 	for _, s := range a.Secrets {
 		ai.Secrets = append(ai.Secrets, SecretInfo{ID: s.ID, Hint: s.Hint, Created: s.Created})

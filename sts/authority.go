@@ -175,7 +175,8 @@ func Open(opts Options) (*Authority, error) {
 }
 
 // seedDev makes the development tenant: an API app "api://appcred-demo" with
-// roles Demo.Read and Demo.Write (v2 tokens), and a daemon app with a secret
+// roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
+// claim), and a daemon app with a secret
 // and Demo.Read granted.
 func seedDev(st *State) (*Seed, error) {
 	t, err := st.AddTenant("")
@@ -187,6 +188,7 @@ func seedDev(st *State) (*Seed, error) {
 	api, err := st.AddApp(t.ID, AppSpec{
 		DisplayName: "appcred-demo-api", IdentifierURIs: []string{s.IdentifierURI},
 		AppRoles: []string{"Demo.Read", "Demo.Write"}, AccessTokenVersion: 2,
+		OptionalClaims: []string{optionalXmsCC},
 	})
 	if err != nil {
 		return nil, err

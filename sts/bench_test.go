@@ -88,6 +88,12 @@ func BenchmarkAuthority(b *testing.B) {
 	b.Run("secret", func(b *testing.B) {
 		run(b, []string{f.secretForm().Encode()})
 	})
+	b.Run("secret+claims", func(b *testing.B) {
+		// What azcore's BearerTokenPolicy sends: CP1, here with a CAE challenge merged in.
+		form := f.secretForm()
+		form.Set("claims", `{"access_token":{"nbf":{"essential":true,"value":"1604106651"},"xms_cc":{"values":["CP1"]}}}`)
+		run(b, []string{form.Encode()})
+	})
 	b.Run("certificate", func(b *testing.B) {
 		// Assertions are signed before the timed loop (the load generator shares
 		// the cores); reusing them within their lifetime is allowed, as MSAL Python does.

@@ -26,10 +26,11 @@ import (
 //	        identifier_uris: ["api://orders"]
 //	        app_roles: ["Orders.Read", "Orders.Write"]
 //	        access_token_version: 2
+//	        optional_claims: ["xms_cc"]                # put client capabilities (cp1) in its tokens
 //
 // Applying a config merges it into the state directory: declared tenants and
 // apps are created or updated (the config wins for names, identifier URIs,
-// roles, token version and permissions), declared secrets and certificates are
+// roles, token version, optional claims and permissions), declared secrets and certificates are
 // added if not yet present, and what admin commands added stays.
 type Config struct {
 	Tenants []ConfigTenant `json:"tenants"`
@@ -53,6 +54,9 @@ type ConfigApp struct {
 	AppRoles           []string            `json:"app_roles,omitempty"`
 	AccessTokenVersion int                 `json:"access_token_version,omitempty"`
 	APIPermissions     map[string][]string `json:"api_permissions,omitempty"`
+	// OptionalClaims are the optional claims the app, as a resource, wants in
+	// its access tokens; supported: "xms_cc" (see AppSpec.OptionalClaims).
+	OptionalClaims []string `json:"optional_claims,omitempty"`
 	// Secrets are secret values; they are stored hashed.
 	Secrets []string `json:"secrets,omitempty"`
 	// Certificates are PEM certificate files (relative paths are relative to
@@ -138,6 +142,11 @@ func applyApp(t *tenantRec, ca ConfigApp, certs map[string]certRec, now time.Tim
 	a.AppRoles = ca.AppRoles
 	a.AccessTokenVersion = ca.AccessTokenVersion
 	a.APIPermissions = ca.APIPermissions
+	oc, err := normalizeOptionalClaims(ca.OptionalClaims)
+	if err != nil {
+		return fmt.Errorf("config: tenant %s, app %s: %w", t.ID, ca.ClientID, err)
+	}
+	a.OptionalClaims = oc
 	ai, err := indexApp(t, a)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)

@@ -41,6 +41,7 @@ type appRec struct {
 	AppRoles           []string            `json:"app_roles,omitempty"`
 	AccessTokenVersion int                 `json:"access_token_version,omitempty"`
 	APIPermissions     map[string][]string `json:"api_permissions,omitempty"`
+	OptionalClaims     []string            `json:"optional_claims,omitempty"`
 	Secrets            []secretRec         `json:"secrets,omitempty"`
 	Certificates       []certRec           `json:"certificates,omitempty"`
 }
@@ -126,7 +127,8 @@ type appIdx struct {
 	clientID    string
 	objectID    string
 	displayName string
-	version     int // access token version this app (as a resource) accepts: 1 or 2
+	version     int  // access token version this app (as a resource) accepts: 1 or 2
+	xmsCC       bool // as a resource, opted in to the xms_cc optional claim
 	roles       []string
 	secrets     []secretHash
 	bySHA1      map[[20]byte]*certKey
@@ -242,6 +244,11 @@ func indexApp(t *tenantRec, a *appRec) (*appIdx, error) {
 	default:
 		return nil, fmt.Errorf("%s: access_token_version must be 1 or 2, not %d", where, a.AccessTokenVersion)
 	}
+	oc, err := normalizeOptionalClaims(a.OptionalClaims)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	ai.xmsCC = slices.Contains(oc, optionalXmsCC)
 	for _, u := range a.IdentifierURIs {
 		if strings.TrimSpace(u) == "" || strings.ContainsAny(u, " \t\r\n") {
 			return nil, fmt.Errorf("%s: identifier URI %q is empty or has spaces", where, u)

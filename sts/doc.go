@@ -8,7 +8,11 @@
 // signed by a registered certificate (RS256 or PS256, every header and claim
 // variant real clients send). Tokens are RS256 JWTs with Entra's v1 or v2
 // claims, chosen by the resource's access token version, and errors have
-// Entra's JSON shape and AADSTS codes.
+// Entra's JSON shape and AADSTS codes. A "claims" request is honoured as
+// Entra does for app tokens: client capabilities (xms_cc, e.g. CP1) go into
+// tokens for resources that opted in to the optional claim, requested
+// authentication contexts (acrs) are granted, and a CAE nbf challenge is
+// satisfied by the issue time; malformed claims get AADSTS90100.
 //
 // Everything lives in a state directory (mode 0700):
 //

@@ -59,6 +59,7 @@ const (
 	codeNotFound            = 90056   // invalid_request: bad endpoint
 	codeInternal            = 90033   // temporarily_unavailable: internal error
 	codeUnsupportedEndpoint = 90051   // invalid_request: endpoint not offered by this authority
+	codeInvalidParameter    = 90100   // invalid_request: a parameter is empty or not valid (malformed claims, or claims nbf beyond ClockSkew in the future)
 )
 
 // errorBody is the JSON body of an Entra error (entra-protocol.md §5.2).

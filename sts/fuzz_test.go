@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzTokenRequest drives the token endpoint's request parsing (form body,
-// content type, HTTP Basic header, client assertion) with arbitrary input:
+// content type, HTTP Basic header, client assertion, claims request) with arbitrary input:
 // every answer must be a well-formed Entra response, never a panic (which the
 // handler would turn into a 500) or a hang.
 //
@@ -45,6 +45,14 @@ func FuzzTokenRequest(f *testing.F) {
 	f.Add(assertionForm(app.ClientID, goAssertion(f, good, app.ClientID, aud, time.Now()), seed.Scope+" openid").Encode(),
 		"", "", false)
 	f.Add("grant_type=client_credentials&client_id="+seed.ClientID+"&client_secret=x&resource=api://appcred-demo", "", "", true)
+	for _, claims := range []string{
+		`{"access_token": {"xms_cc": {"values": ["CP1"]}}}`,
+		`{"access_token":{"acrs":{"essential":true,"values":["c1","c2"]},"nbf":{"essential":true,"value":"1604106651"}}}`,
+		`{"access_token":{"nbf":{"essential":true,"value":"99999999999"}}}`,
+		`{"access_token":[]}`,
+	} {
+		f.Add(secretForm+"&claims="+url.QueryEscape(claims), "application/x-www-form-urlencoded", "", false)
+	}
 	f.Add("a=%zz;b&&=", "text/plain", "Basic Og==", false)
 	f.Add(assertionForm(app.ClientID, "eyJhbGciOiJub25lIn0.eyJ9.", "x/.default").Encode(), "", "Bearer x", true)
 

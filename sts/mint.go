@@ -14,10 +14,12 @@ import (
 type mintParams struct {
 	host      string // request host, for the v2 issuer
 	tenant    *tenantIdx
-	client    *appIdx // the calling app
-	resource  *appIdx // the resource app
-	requested string  // the resource as the client named it (v1 aud)
-	acr       string  // "1" secret, "2" certificate
+	client    *appIdx  // the calling app
+	resource  *appIdx  // the resource app
+	requested string   // the resource as the client named it (v1 aud)
+	acr       string   // "1" secret, "2" certificate
+	acrs      []string // authentication contexts asked for in the claims request
+	xmsCC     []string // client capabilities, when asked for and the resource opted in
 	now       time.Time
 }
 
@@ -37,6 +39,8 @@ type claimsV2 struct {
 	Tid    string   `json:"tid"`
 	Uti    string   `json:"uti"`
 	Ver    string   `json:"ver"`
+	Acrs   []string `json:"acrs,omitempty"`
+	XmsCC  []string `json:"xms_cc,omitempty"`
 }
 
 // claimsV1 are the claims of a v1 app-only access token.
@@ -56,6 +60,8 @@ type claimsV1 struct {
 	Tid      string   `json:"tid"`
 	Uti      string   `json:"uti"`
 	Ver      string   `json:"ver"`
+	Acrs     []string `json:"acrs,omitempty"`
+	XmsCC    []string `json:"xms_cc,omitempty"`
 }
 
 // mint signs an access token with key: RS256, "kid" in the header (v1 also
@@ -78,7 +84,7 @@ func (a *Authority) mint(key *signingKey, p mintParams) (string, error) {
 			Iat: iat, Nbf: iat, Exp: exp,
 			Azp: p.client.clientID, Azpacr: p.acr, Idtyp: "app",
 			Oid: p.client.objectID, Roles: roles, Sub: p.client.objectID, Tid: p.tenant.id,
-			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "2.0",
+			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "2.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	} else {
 		header = key.headerV1
@@ -87,7 +93,7 @@ func (a *Authority) mint(key *signingKey, p mintParams) (string, error) {
 			Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp,
 			Appid: p.client.clientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
 			Oid: p.client.objectID, Roles: roles, Sub: p.client.objectID, Tid: p.tenant.id,
-			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "1.0",
+			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "1.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	}
 	if err != nil {

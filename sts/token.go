@@ -17,7 +17,7 @@ const MaxFormBytes = 64 << 10
 const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // tokenRequest is the part of a token request the authority reads; other
-// form fields (client_info, claims, telemetry) are ignored.
+// form fields (client_info, telemetry) are ignored.
 type tokenRequest struct {
 	grantType     string
 	clientID      string
@@ -26,6 +26,7 @@ type tokenRequest struct {
 	assertion     string
 	scope         string
 	resource      string
+	claims        string // OpenID Connect claims request (JSON), parsed only when present
 	basic         bool   // credentials came in an HTTP Basic header
 	basicRaw      string // the Basic secret before form-decoding (some clients do not encode it)
 }
@@ -70,6 +71,7 @@ func parseTokenForm(body, authorization string) (*tokenRequest, *Error) {
 		assertion:     form.Get("client_assertion"),
 		scope:         form.Get("scope"),
 		resource:      form.Get("resource"),
+		claims:        form.Get("claims"),
 	}
 	if authorization != "" {
 		id, secret, raw, ok := parseBasic(authorization)
@@ -140,6 +142,13 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 			"The app requested an unsupported grant type '%s'. This local authority supports 'client_credentials'.", clip(req.grantType)))
 		return
 	}
+	var cr *claimsRequest
+	if req.claims != "" {
+		if cr, e = parseClaims(req.claims, rc.now); e != nil {
+			writeError(w, rc, e)
+			return
+		}
+	}
 	client, acr, e := a.authenticate(t, req, rc, seg, v1)
 	if e != nil {
 		writeError(w, rc, e)
@@ -167,9 +176,14 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 			return
 		}
 	}
-	tok, err := a.mint(snap.keys.current(), mintParams{
-		host: rc.host, tenant: t, client: client, resource: res, requested: requested, acr: acr, now: rc.now,
-	})
+	p := mintParams{host: rc.host, tenant: t, client: client, resource: res, requested: requested, acr: acr, now: rc.now}
+	if cr != nil {
+		p.acrs = cr.acrs
+		if res.xmsCC {
+			p.xmsCC = cr.xmsCC
+		}
+	}
+	tok, err := a.mint(snap.keys.current(), p)
 	if err != nil {
 		a.log.Error("signing a token", "err", err)
 		writeError(w, rc, newErr(http.StatusInternalServerError, "temporarily_unavailable", codeInternal,

@@ -1,0 +1,63 @@
+package sts
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParseClaims feeds arbitrary claims requests to parseClaims: it must
+// never panic, fail only with an Entra invalid_request (AADSTS90100), and
+// return lower-cased, distinct capabilities and distinct, bounded contexts.
+//
+//	go test -run '^$' -fuzz FuzzParseClaims -fuzztime 20s ./sts/
+func FuzzParseClaims(f *testing.F) {
+	for _, s := range []string{
+		`{"access_token":{"xms_cc":{"values":["CP1"]}}}`,
+		`{"access_token": {"xms_cc": {"values": ["CP1"]}}}`,
+		`{"access_token":{"acrs":{"essential":true,"value":"c1","values":["c1","c2"]}}}`,
+		`{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}`,
+		`{"access_token":{"nbf":{"essential":true,"value":99999999999}}}`,
+		`{"access_token":null}`, `[]`, `null`, ``, `{"id_token":{}}`,
+	} {
+		f.Add(s)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	f.Fuzz(func(t *testing.T, s string) {
+		cr, e := parseClaims(s, now)
+		if e != nil {
+			if cr != nil || e.Status != http.StatusBadRequest || e.OAuth != "invalid_request" || e.Code() != codeInvalidParameter {
+				t.Fatalf("claims %q: result %v, error %+v", s, cr, e)
+			}
+			return
+		}
+		for i, v := range cr.xmsCC {
+			if v != strings.ToLower(v) || slices.Contains(cr.xmsCC[:i], v) {
+				t.Fatalf("claims %q: xms_cc %q", s, cr.xmsCC)
+			}
+		}
+		for i, v := range cr.acrs {
+			if v == "" || len(v) > maxClaimValueLen || slices.Contains(cr.acrs[:i], v) {
+				t.Fatalf("claims %q: acrs %q", s, cr.acrs)
+			}
+		}
+		if len(cr.acrs) > maxClaimValues || len(cr.xmsCC) > maxClaimValues {
+			t.Fatalf("claims %q: %d acrs, %d xms_cc values", s, len(cr.acrs), len(cr.xmsCC))
+		}
+	})
+}
+
+// BenchmarkParseClaims measures parsing azcore's CAE claims request (CP1
+// merged with an nbf challenge), the cost a claims request adds to a token request.
+func BenchmarkParseClaims(b *testing.B) {
+	const s = `{"access_token":{"nbf":{"essential":true,"value":"1604106651"},"xms_cc":{"values":["CP1"]}}}`
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, e := parseClaims(s, now); e != nil {
+			b.Fatal(e)
+		}
+	}
+}
