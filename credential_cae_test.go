@@ -24,26 +24,28 @@ import (
 	"github.com/appcred/appcred/sts"
 )
 
-// challengeClaims is what the resource server demands in its CAE challenge.
-const challengeClaims = `{"access_token":{"nbf":{"essential":true,"value":"1726077595"}}}`
+// challengeClaims is what the resource server demands in its claims
+// challenge: the authentication context c1 (step-up).
+const challengeClaims = `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
 
 // resourceServer is a TLS API that accepts only tokens signed by the local
-// authority for the seed app, and answers the first authorized request with
-// one CAE claims challenge; later requests with a valid token succeed.
+// authority for the seed app. With stepUp, a token must also carry the
+// authentication context c1 ("acrs"); one without it gets a claims challenge.
 type resourceServer struct {
 	*httptest.Server
 	mu         sync.Mutex
 	keys       map[string]*rsa.PublicKey
 	tenant     string
 	clientID   string
-	challenged bool
+	stepUp     bool
+	challenges int
 	tokens     []string // tokens presented, in order
 	bodies     []string // request bodies received, in order
 }
 
 func startResource(t *testing.T, a *sts.Authority) *resourceServer {
 	t.Helper()
-	rs := &resourceServer{tenant: a.Seed().TenantID, clientID: a.Seed().ClientID, keys: jwks(t, a)}
+	rs := &resourceServer{tenant: a.Seed().TenantID, clientID: a.Seed().ClientID, keys: jwks(t, a), stepUp: true}
 	rs.Server = httptest.NewTLSServer(http.HandlerFunc(rs.serve))
 	t.Cleanup(rs.Close)
 	return rs
@@ -79,7 +81,8 @@ func jwks(t *testing.T, a *sts.Authority) map[string]*rsa.PublicKey {
 
 func (rs *resourceServer) serve(w http.ResponseWriter, r *http.Request) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || rs.verify(tok) != nil {
+	claims, err := rs.verify(tok)
+	if !ok || err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", error="invalid_token"`)
 		http.Error(w, "invalid token", http.StatusUnauthorized)
 		return
@@ -89,8 +92,8 @@ func (rs *resourceServer) serve(w http.ResponseWriter, r *http.Request) {
 	defer rs.mu.Unlock()
 	rs.tokens = append(rs.tokens, tok)
 	rs.bodies = append(rs.bodies, string(body))
-	if !rs.challenged {
-		rs.challenged = true
+	if rs.stepUp && !hasValue(claims["acrs"], "c1") {
+		rs.challenges++
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(
 			`Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="%s"`,
 			base64.StdEncoding.EncodeToString([]byte(challengeClaims))))
@@ -100,7 +103,18 @@ func (rs *resourceServer) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintf(w, "ok:%s", body)
 }
 
-func (rs *resourceServer) verify(tok string) error {
+// hasValue reports whether a JSON array claim holds s.
+func hasValue(claim any, s string) bool {
+	list, _ := claim.([]any)
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (rs *resourceServer) verify(tok string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -110,12 +124,12 @@ func (rs *resourceServer) verify(tok string) error {
 		return nil, fmt.Errorf("unknown kid %q", kid)
 	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if claims["tid"] != rs.tenant || claims["appid"] != rs.clientID && claims["azp"] != rs.clientID {
-		return fmt.Errorf("token for tid %v app %v", claims["tid"], claims["appid"])
+		return nil, fmt.Errorf("token for tid %v app %v", claims["tid"], claims["appid"])
 	}
-	return nil
+	return claims, nil
 }
 
 func (rs *resourceServer) seen() ([]string, []string) {
@@ -125,7 +139,8 @@ func (rs *resourceServer) seen() ([]string, []string) {
 }
 
 // checkCAERound checks the authority saw a CAE request, then one carrying the
-// challenge's claims merged with CP1, and the resource two different tokens.
+// challenge's claims merged with CP1, and the resource two different tokens,
+// the second carrying the claims (acrs c1) and the capability (xms_cc cp1).
 func checkCAERound(t *testing.T, rec *formRecorder, rs *resourceServer, body string) {
 	t.Helper()
 	if n := rec.count(); n != 2 {
@@ -134,13 +149,20 @@ func checkCAERound(t *testing.T, rec *formRecorder, rs *resourceServer, body str
 	if got := rec.form(t, 0).Get("claims"); !jsonEqual(t, got, cp1) {
 		t.Errorf("first token request claims %q, want %s", got, cp1)
 	}
-	want := `{"access_token":{"nbf":{"essential":true,"value":"1726077595"},"xms_cc":{"values":["CP1"]}}}`
+	want := `{"access_token":{"acrs":{"essential":true,"value":"c1"},"xms_cc":{"values":["CP1"]}}}`
 	if got := rec.form(t, 1).Get("claims"); !jsonEqual(t, got, want) {
 		t.Errorf("second token request claims %q, want %s", got, want)
 	}
 	tokens, bodies := rs.seen()
 	if len(tokens) != 2 || tokens[0] == tokens[1] {
 		t.Fatalf("resource saw %d tokens (distinct: %t), want 2 distinct", len(tokens), len(tokens) == 2 && tokens[0] != tokens[1])
+	}
+	second, err := rs.verify(tokens[1])
+	if err != nil || !hasValue(second["acrs"], "c1") || !hasValue(second["xms_cc"], "cp1") {
+		t.Fatalf("the token after the challenge lacks the claims: acrs %v, xms_cc %v, err %v", second["acrs"], second["xms_cc"], err)
+	}
+	if first, _ := rs.verify(tokens[0]); hasValue(first["acrs"], "c1") || !hasValue(first["xms_cc"], "cp1") {
+		t.Fatalf("first token: acrs %v xms_cc %v; want no acrs and xms_cc cp1", first["acrs"], first["xms_cc"])
 	}
 	for i, b := range bodies {
 		if b != body {

@@ -47,7 +47,7 @@ func TestTokenSource(t *testing.T) {
 
 	// An oauth2 HTTP client authorizes requests to a TLS resource server.
 	rs := startResource(t, a)
-	rs.challenged = true // no challenge: plain x/oauth2 does not answer them
+	rs.stepUp = false // no challenge: plain x/oauth2 does not answer them
 	hc := oauth2.NewClient(context.WithValue(context.Background(), oauth2.HTTPClient, rs.Client()), ts)
 	resp, err := hc.Post(rs.URL+"/orders", "text/plain", strings.NewReader("x"))
 	if err != nil {
