@@ -85,6 +85,7 @@ type Authority struct {
 	lifetime time.Duration
 
 	snap      atomic.Pointer[snapshot]
+	inflight  atomic.Int64 // requests being served, for Close
 	lastCheck atomic.Int64
 	reloadMu  sync.Mutex
 
@@ -301,15 +302,15 @@ func (a *Authority) Close() error {
 		a.stopCtx()
 	}
 	a.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	// Wait (up to 5 s) for requests in flight, then close every connection at
+	// once: a graceful HTTP/2 shutdown would idle a second per connection.
+	for deadline := time.Now().Add(5 * time.Second); a.inflight.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	var first error
 	for _, s := range servers {
-		if err := s.Shutdown(ctx); err != nil {
-			_ = s.Close()
-			if first == nil {
-				first = err
-			}
+		if err := s.Close(); err != nil && first == nil {
+			first = err
 		}
 	}
 	return first

@@ -63,6 +63,8 @@ func (a *Authority) Handler() http.Handler {
 }
 
 func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
 	rc := newReqCtx(r)
 	if strings.EqualFold(r.Header.Get("Return-Client-Request-Id"), "true") {
 		w.Header().Set("Client-Request-Id", rc.correlationID)
