@@ -200,6 +200,20 @@ func (cfg *config) buildHTTPClient() (*http.Client, error) {
 	return hc, nil
 }
 
+// String describes the client without its proof's secret.
+func (c *Client) String() string {
+	return "appcred.Client{client_id=" + c.clientID + " authority=" + c.info.URL() + " proof=" + c.proof.String() + "}"
+}
+
+// GoString is String, so %#v does not print the secret either.
+func (c *Client) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer without the secret.
+func (c *Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("client_id", c.clientID), slog.String("authority", c.info.URL()),
+		slog.String("proof", c.proof.String()))
+}
+
 // ClientID returns the application (client) id.
 func (c *Client) ClientID() string { return c.clientID }
 

@@ -145,6 +145,22 @@ func TestAssertionCallback(t *testing.T) {
 	if len(seen) != 1 || seen[0].ClientID != seed.ClientID || seen[0].TokenEndpoint != a.TokenEndpoint(seed.TenantID) {
 		t.Fatalf("callback saw %+v", seen)
 	}
+	static, err := cert.Assertion(seed.ClientID, a.TokenEndpoint(seed.TenantID), proof.AssertionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromAssertionString(static), WithCACertificates(a.CACertPEM()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if tok, err := sc.AcquireTokenForClient(context.Background(), []string{seed.Scope}); err != nil ||
+		claimsOf(t, tok.AccessToken)["azpacr"] != "2" && claimsOf(t, tok.AccessToken)["appidacr"] != "2" {
+		t.Fatalf("static assertion: %v", err)
+	}
+	if _, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromAssertionString(" ")); err == nil {
+		t.Fatal("empty static assertion accepted")
+	}
 	failing, _ := New(a.TenantURL(seed.TenantID), seed.ClientID,
 		FromAssertion(func(context.Context, AssertionRequest) (string, error) { return "", errors.New("no token file") }),
 		WithCACertificates(a.CACertPEM()))
@@ -220,8 +236,16 @@ func TestNoSecretsInLogsOrFormatting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs.logger().Info("formatting", "token", tok, "proof", p)
-	printed := fmt.Sprintf("%v %+v %#v %s %v %#v", tok, tok, tok, p, p, p) + logs.String()
+	cred, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret,
+		&ClientSecretCredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cred.Close()
+	logs.logger().Info("formatting", "token", tok, "proof", p, "client", c, "credential", cred)
+	logs.logger().Info("values", "client", *c, "proof_value", p)
+	printed := fmt.Sprintf("%v %+v %#v %s %v %#v %v %+v %#v %v %+v %#v %+v", tok, tok, tok, p, p, p, c, c, c, cred, cred, cred, *c) +
+		logs.String()
 	if !strings.Contains(logs.String(), "token acquired") {
 		t.Fatal("debug log did not record the request; the scan below would prove nothing")
 	}
@@ -254,7 +278,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"empty secret", good, seed.ClientID, FromSecret("  "), "client secret is empty"},
 		{"empty client id", good, " ", FromSecret("s"), "client id is empty"},
-		{"unreadable pem", good, seed.ClientID, FromCertificateData([]byte("-----BEGIN CERTIFICATE-----\nnope\n"), nil, CertificateOptions{}), "certificate"},
+		{"unreadable pem", good, seed.ClientID, FromCertificateData([]byte("-----BEGIN CERTIFICATE-----\nnope\n"), nil, CertificateOptions{}), "PEM data holds no private key"},
 		{"missing file", good, seed.ClientID, FromCertificateFile("/nonexistent/cert.pem", nil, CertificateOptions{}), "/nonexistent/cert.pem"},
 		{"wrong password", good, seed.ClientID, FromCertificateData(pfx, []byte("wrong"), CertificateOptions{}), "wrong password"},
 		{"key matches no cert", good, seed.ClientID, FromCertificateData(append(other.CertPEM(), keyPEM...), nil, CertificateOptions{}), "matches none"},

@@ -74,7 +74,9 @@ func WithCACertificates(pem []byte) Option {
 }
 
 // WithTimeout bounds each token request whose context has no deadline
-// (DefaultTimeout when not set).
+// (DefaultTimeout when not set). It also bounds every shared request to the
+// authority (one flight serves all concurrent callers of a key, so it cannot
+// follow any one caller's deadline) and every background refresh.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

@@ -18,7 +18,7 @@ import (
 // wrong password) is reported by New. A Proof never prints its secret.
 type Proof struct {
 	kind      proofKind
-	secret    redacted
+	secret    *redacted // behind a pointer, so fmt's reflection over a Client or Proof prints an address
 	cert      *proof.Certificate
 	certOpts  CertificateOptions
 	assertion AssertionFunc
@@ -83,7 +83,8 @@ type AssertionFunc func(ctx context.Context, req AssertionRequest) (string, erro
 
 // FromSecret proves the application with a client secret.
 func FromSecret(secret string) Proof {
-	p := Proof{kind: proofSecret, secret: redacted(secret), source: "client secret"}
+	r := redacted(secret)
+	p := Proof{kind: proofSecret, secret: &r, source: "client secret"}
 	if strings.TrimSpace(secret) == "" {
 		p.err = errors.New("client secret is empty")
 	}
@@ -123,6 +124,20 @@ func FromCertificateFile(path string, password []byte, o CertificateOptions) Pro
 		p.err = fmt.Errorf("certificate file %s: %w", path, errors.Unwrap(p.err))
 	}
 	p.source = path
+	return p
+}
+
+// FromAssertionString proves the application with one pre-built client
+// assertion (a signed JWT), sent as it is with every request. It stops
+// working when the assertion expires; prefer FromAssertion for anything that
+// lives longer.
+func FromAssertionString(assertion string) Proof {
+	if strings.TrimSpace(assertion) == "" {
+		return Proof{kind: proofAssertion, source: "assertion string", err: errors.New("client assertion is empty")}
+	}
+	r := redacted(assertion)
+	p := FromAssertion(func(context.Context, AssertionRequest) (string, error) { return string(r), nil })
+	p.source = "assertion string"
 	return p
 }
 

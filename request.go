@@ -43,7 +43,7 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := c.now()
 	resp, err := c.wire.PostForm(ctx, ep.TokenEndpoint, form, hdr)
 	if err != nil {
 		return nil, err
@@ -71,12 +71,12 @@ func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority
 	case proofSecret:
 		switch ep.PreferredSecretMethod() {
 		case authority.MethodSecretPost:
-			form.Set("client_secret", string(c.proof.secret))
+			form.Set("client_secret", string(*c.proof.secret))
 			return nil, nil
 		case authority.MethodSecretBasic:
 			// RFC 6749 §2.3.1: both parts form-urlencoded before base64.
 			req := http.Request{Header: http.Header{}}
-			req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(string(c.proof.secret)))
+			req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(string(*c.proof.secret)))
 			return req.Header, nil
 		default:
 			return nil, fmt.Errorf("authority %s accepts neither client_secret_post nor client_secret_basic", info.URL())
@@ -121,4 +121,12 @@ func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority
 func isEC(c *proof.Certificate) bool {
 	_, ok := c.Key.(*ecdsa.PrivateKey)
 	return ok
+}
+
+// now is the clock the client shares with its cache: time.Now unless a test sets cfg.now.
+func (c *Client) now() time.Time {
+	if c.cfg.now != nil {
+		return c.cfg.now()
+	}
+	return time.Now()
 }
