@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (real peers, not mocks) when they are missing.
-# Runs apt-get as root, or through sudo when that is available.
+# Installs the Debian packages the tests need when they are missing: the real peers (not mocks) the
+# interop tests drive, and gcc + libc6-dev for the race detector (cgo). Runs apt-get as root, or through
+# sudo when that is available. The interop tests target Debian bookworm's python3-msal 1.21 and
+# python3-azure (azure-identity 1.13.0b2, whose keyword is instance_discovery=).
 set -euo pipefail
-packages=(redis-server python3-msal python3-azure ca-certificates)
+packages=(gcc libc6-dev python3 python3-msal python3-azure redis-server ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
