@@ -237,7 +237,7 @@ func TestNoSecretsInLogsOrFormatting(t *testing.T) {
 		t.Fatal(err)
 	}
 	cred, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret,
-		&ClientSecretCredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()})
+		&ClientSecretCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()}})
 	if err != nil {
 		t.Fatal(err)
 	}

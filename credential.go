@@ -88,21 +88,53 @@ func (e *AuthenticationFailedError) Unwrap() error { return e.Err }
 // credential already retried what was worth retrying.
 func (*AuthenticationFailedError) NonRetriable() {}
 
-// credOptions are the options every credential shares, gathered from its
-// options struct.
-type credOptions struct {
-	client         azcore.ClientOptions
-	allowed        []string
-	authorityHost  string
-	caCertificates []byte
-	store          cache.Store
-	noDiscovery    bool
-	logger         *slog.Logger
+// CredentialOptions are the options every credential shares. Each
+// credential's options type (ClientSecretCredentialOptions, …) embeds it, so
+// its fields are set as, for example,
+//
+//	&appcred.ClientSecretCredentialOptions{CredentialOptions: appcred.CredentialOptions{
+//		AuthorityHost: "https://127.0.0.1:8443", CACertificates: caPEM,
+//	}}
+//
+// and read as options.AuthorityHost. The zero value uses Entra ID's public
+// cloud.
+type CredentialOptions struct {
+	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost picks the authority host
+	// and Transport (an *http.Client or any policy.Transporter) carries requests.
+	// The pipeline settings (Retry, Logging, Telemetry, policies) are not used:
+	// appcred retries token requests itself.
+	azcore.ClientOptions
+	// AdditionallyAllowedTenants are the tenants, besides the configured one,
+	// that TokenRequestOptions.TenantID may name; "*" allows any tenant.
+	AdditionallyAllowedTenants []string
+	// AuthorityHost overrides Cloud.ActiveDirectoryAuthorityHost and
+	// AZURE_AUTHORITY_HOST, e.g. "https://127.0.0.1:8443" for the local authority.
+	AuthorityHost string
+	// CACertificates are PEM CA certificates to trust besides the system roots
+	// (for example the local authority's CA). Not combinable with Transport.
+	CACertificates []byte
+	// Cache persists tokens (file, Redis) so processes and replicas share them.
+	Cache cache.Store
+	// DisableInstanceDiscovery skips Entra instance discovery (authority
+	// validation), for disconnected and private clouds.
+	DisableInstanceDiscovery bool
+	// Logger receives token requests, retries and refreshes, never secrets or tokens.
+	Logger *slog.Logger
 }
 
-// credential is the machinery behind every credential type: one Client for
-// plain tokens and, created on first use, one for CAE tokens, so the two kinds
-// never share a cache entry.
+// Credential type names, used in errors and logs.
+const (
+	credNameSecret    = "ClientSecretCredential"
+	credNameCert      = "ClientCertificateCredential"
+	credNameAssertion = "ClientAssertionCredential"
+	credNameEnv       = "EnvironmentCredential"
+	credNameWorkload  = "WorkloadIdentityCredential"
+)
+
+// credential is the machinery behind every credential type, which embeds it
+// for GetToken, GetTokenInfo and Close: one Client for plain tokens and,
+// created on first use, one for CAE tokens, so the two kinds never share a
+// cache entry.
 type credential struct {
 	name     string
 	tenant   string
@@ -117,7 +149,7 @@ type credential struct {
 
 // newCredential validates the shared configuration and builds the plain client.
 // missing names further required settings that are absent.
-func newCredential(name, tenantID, clientID string, o credOptions, newProof func() Proof, missing ...string) (*credential, error) {
+func newCredential(name, tenantID, clientID string, o CredentialOptions, newProof func() Proof, missing ...string) (*credential, error) {
 	var absent []string
 	if strings.TrimSpace(tenantID) == "" {
 		absent = append(absent, "tenant ID")
@@ -140,26 +172,25 @@ func newCredential(name, tenantID, clientID string, o credOptions, newProof func
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.allowed),
+	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.AdditionallyAllowedTenants),
 		region: os.Getenv(EnvRegionalAuthorityName), newProof: newProof}
-	log := o.logger
-	if c.region != "" && log != nil {
-		log.Warn("appcred: "+EnvRegionalAuthorityName+" is set but regional endpoints are not implemented; using the global endpoint",
+	if c.region != "" && o.Logger != nil {
+		o.Logger.Warn("appcred: "+EnvRegionalAuthorityName+" is set but regional endpoints are not implemented; using the global endpoint",
 			"credential", name, "region", c.region)
 	}
 	c.build = func(cae bool) (*Client, error) {
 		var opts []Option
-		if o.noDiscovery {
+		if o.DisableInstanceDiscovery {
 			opts = append(opts, WithInstanceDiscovery(false))
 		}
-		if o.logger != nil {
-			opts = append(opts, WithLogger(o.logger))
+		if o.Logger != nil {
+			opts = append(opts, WithLogger(o.Logger))
 		}
 		if cae {
 			opts = append(opts, WithClientCapabilities("CP1"))
 		}
-		if o.store != nil {
-			opts = append(opts, WithCacheStore(o.store))
+		if o.Cache != nil {
+			opts = append(opts, WithCacheStore(o.Cache))
 		}
 		if base != nil {
 			opts = append(opts, WithTransport(base))
@@ -179,11 +210,11 @@ func newCredential(name, tenantID, clientID string, o credOptions, newProof func
 // authorityHost picks the authority host as azidentity does: the explicit
 // host, else the cloud configuration, else AZURE_AUTHORITY_HOST, else the
 // public cloud.
-func authorityHost(o credOptions) (string, error) {
-	host := o.authorityHost
+func authorityHost(o CredentialOptions) (string, error) {
+	host := o.AuthorityHost
 	if host == "" {
-		host = o.client.Cloud.ActiveDirectoryAuthorityHost
-		if host == "" && len(o.client.Cloud.Services) > 0 {
+		host = o.Cloud.ActiveDirectoryAuthorityHost
+		if host == "" && len(o.Cloud.Services) > 0 {
 			return "", errors.New("missing ActiveDirectoryAuthorityHost for the specified cloud")
 		}
 	}
@@ -223,8 +254,8 @@ func (c *credential) resolveTenant(specified string) (string, error) {
 	if strings.EqualFold(c.tenant, "adfs") {
 		return "", fmt.Errorf("%s: AD FS does not support tenants", c.name)
 	}
-	if !validTenantID(specified) {
-		return "", fmt.Errorf("%s: invalid tenant ID %q: want a tenant GUID or domain name", c.name, specified)
+	if err := authority.ValidTenant(specified); err != nil {
+		return "", fmt.Errorf("%s: TokenRequestOptions.TenantID: %w", c.name, err)
 	}
 	for _, t := range c.allowed {
 		if t == "*" || strings.EqualFold(t, specified) {
@@ -232,15 +263,6 @@ func (c *credential) resolveTenant(specified string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf(`%s isn't configured to acquire tokens for tenant %q. To enable acquiring tokens for this tenant add it to the AdditionallyAllowedTenants on the credential options, or add "*" to allow acquiring tokens for any tenant`, c.name, specified)
-}
-
-func validTenantID(t string) bool {
-	for _, r := range t {
-		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || r == '.' || r == '-') {
-			return false
-		}
-	}
-	return t != ""
 }
 
 func (c *credential) caeClient() (*Client, error) {
@@ -256,19 +278,20 @@ func (c *credential) caeClient() (*Client, error) {
 	return c.cae, nil
 }
 
-// getToken serves GetToken and GetTokenInfo. With no claims, no tenant and
-// no CAE it is the Client's hit path and does not allocate.
-func (c *credential) getToken(ctx context.Context, tro policy.TokenRequestOptions) (Token, error) {
-	if len(tro.Scopes) == 0 {
+// GetTokenInfo is GetToken returning the Token with its type and refresh
+// time. With no claims, no tenant and no CAE it is the Client's hit path and
+// does not allocate.
+func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
+	if len(opts.Scopes) == 0 {
 		return Token{}, fmt.Errorf("%s.GetToken() requires at least one scope", c.name)
 	}
-	tenant, err := c.resolveTenant(tro.TenantID)
+	tenant, err := c.resolveTenant(opts.TenantID)
 	if err != nil {
 		return Token{}, err
 	}
 	cl := c.plain
-	claims := tro.Claims
-	if tro.EnableCAE {
+	claims := opts.Claims
+	if opts.EnableCAE {
 		if cl, err = c.caeClient(); err != nil {
 			return Token{}, err
 		}
@@ -284,11 +307,11 @@ func (c *credential) getToken(ctx context.Context, tro policy.TokenRequestOption
 	var t Token
 	switch {
 	case tenant == "" && claims == "":
-		t, err = cl.AcquireTokenForClient(ctx, tro.Scopes)
+		t, err = cl.AcquireTokenForClient(ctx, opts.Scopes)
 	case claims == "":
-		t, err = cl.AcquireTokenForClient(ctx, tro.Scopes, WithTenant(tenant))
+		t, err = cl.AcquireTokenForClient(ctx, opts.Scopes, WithTenant(tenant))
 	default:
-		t, err = cl.AcquireTokenForClient(ctx, tro.Scopes, WithTenant(tenant), WithClaims(claims))
+		t, err = cl.AcquireTokenForClient(ctx, opts.Scopes, WithTenant(tenant), WithClaims(claims))
 	}
 	if err != nil {
 		return Token{}, c.wrap(err)
@@ -310,15 +333,20 @@ func (c *credential) wrap(err error) error {
 	return &AuthenticationFailedError{Credential: c.name, Err: err}
 }
 
-func (c *credential) accessToken(ctx context.Context, tro policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	t, err := c.getToken(ctx, tro)
+// GetToken returns an access token for opts.Scopes, honouring opts.Claims
+// (the cache is skipped), opts.TenantID (the configured tenant or one of
+// AdditionallyAllowedTenants) and opts.EnableCAE (a CAE token, cached apart
+// from plain tokens). Azure SDK clients call it for you.
+func (c *credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	t, err := c.GetTokenInfo(ctx, opts)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
 	return azcore.AccessToken{Token: t.AccessToken, ExpiresOn: t.ExpiresOn.UTC(), RefreshOn: t.RefreshOn.UTC()}, nil
 }
 
-func (c *credential) close() error {
+// Close stops background refreshes.
+func (c *credential) Close() error {
 	err := c.plain.Close()
 	c.caeMu.Lock()
 	defer c.caeMu.Unlock()
@@ -330,72 +358,31 @@ func (c *credential) close() error {
 
 // ClientSecretCredential authenticates an application with a client secret.
 // It is an azcore.TokenCredential: pass it to any Azure SDK client.
-type ClientSecretCredential struct{ c *credential }
+type ClientSecretCredential struct{ *credential }
 
 // ClientSecretCredentialOptions configure a ClientSecretCredential. The zero
 // value (or nil) uses Entra ID's public cloud.
 type ClientSecretCredentialOptions struct {
-	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost picks the authority host
-	// and Transport (an *http.Client or any policy.Transporter) carries requests.
-	// The pipeline settings (Retry, Logging, Telemetry, policies) are not used:
-	// appcred retries token requests itself.
-	azcore.ClientOptions
-	// AdditionallyAllowedTenants are the tenants, besides the configured one,
-	// that TokenRequestOptions.TenantID may name; "*" allows any tenant.
-	AdditionallyAllowedTenants []string
-	// AuthorityHost overrides Cloud.ActiveDirectoryAuthorityHost and
-	// AZURE_AUTHORITY_HOST, e.g. "https://127.0.0.1:8443" for the local authority.
-	AuthorityHost string
-	// CACertificates are PEM CA certificates to trust besides the system roots
-	// (for example the local authority's CA). Not combinable with Transport.
-	CACertificates []byte
-	// Cache persists tokens (file, Redis) so processes and replicas share them.
-	Cache cache.Store
-	// DisableInstanceDiscovery skips Entra instance discovery (authority
-	// validation), for disconnected and private clouds.
-	DisableInstanceDiscovery bool
-	// Logger receives token requests, retries and refreshes, never secrets or tokens.
-	Logger *slog.Logger
-}
-
-func (o *ClientSecretCredentialOptions) common() credOptions {
-	if o == nil {
-		return credOptions{}
-	}
-	return credOptions{client: o.ClientOptions, allowed: o.AdditionallyAllowedTenants, authorityHost: o.AuthorityHost,
-		caCertificates: o.CACertificates, store: o.Cache, noDiscovery: o.DisableInstanceDiscovery, logger: o.Logger}
+	CredentialOptions
 }
 
 // NewClientSecretCredential creates a credential for the application clientID
 // in tenantID that proves itself with secret. Pass nil options for defaults.
 // A missing tenant, client ID or secret is a *CredentialUnavailableError.
 func NewClientSecretCredential(tenantID, clientID, secret string, options *ClientSecretCredentialOptions) (*ClientSecretCredential, error) {
-	const name = "ClientSecretCredential"
 	var missing []string
 	if strings.TrimSpace(secret) == "" {
 		missing = append(missing, "client secret")
 	}
-	c, err := newCredential(name, tenantID, clientID, options.common(), func() Proof { return FromSecret(secret) }, missing...)
+	var o CredentialOptions
+	if options != nil {
+		o = options.CredentialOptions
+	}
+	c, err := newCredential(credNameSecret, tenantID, clientID, o, func() Proof { return FromSecret(secret) }, missing...)
 	if err != nil {
 		return nil, err
 	}
 	return &ClientSecretCredential{c}, nil
 }
-
-// GetToken returns an access token for opts.Scopes, honouring opts.Claims
-// (the cache is skipped), opts.TenantID (the configured tenant or an allowed
-// one) and opts.EnableCAE (a CAE token, cached apart from plain tokens).
-// Azure SDK clients call it for you.
-func (c *ClientSecretCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.c.accessToken(ctx, opts)
-}
-
-// GetTokenInfo is GetToken returning the Token with its type and refresh time.
-func (c *ClientSecretCredential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
-	return c.c.getToken(ctx, opts)
-}
-
-// Close stops background refreshes.
-func (c *ClientSecretCredential) Close() error { return c.c.close() }
 
 var _ azcore.TokenCredential = (*ClientSecretCredential)(nil)

@@ -24,21 +24,21 @@ func (t transporterRT) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // baseTransport is the round tripper every client of a credential uses: the
 // caller's Transport, or a transport trusting CACertificates, or nil (the
 // default).
-func baseTransport(o credOptions) (http.RoundTripper, error) {
-	if o.client.Transport != nil {
-		if len(o.caCertificates) > 0 {
+func baseTransport(o CredentialOptions) (http.RoundTripper, error) {
+	if o.Transport != nil {
+		if len(o.CACertificates) > 0 {
 			return nil, errors.New("CACertificates cannot be combined with ClientOptions.Transport: configure the transport's RootCAs instead")
 		}
-		return transporterRT{o.client.Transport}, nil
+		return transporterRT{o.Transport}, nil
 	}
-	if len(o.caCertificates) == 0 {
+	if len(o.CACertificates) == 0 {
 		return nil, nil
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	if !pool.AppendCertsFromPEM(o.caCertificates) {
+	if !pool.AppendCertsFromPEM(o.CACertificates) {
 		return nil, errors.New("CACertificates: no PEM CERTIFICATE found")
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -171,6 +171,20 @@ func checkCAERound(t *testing.T, rec *formRecorder, rs *resourceServer, body str
 	}
 }
 
+// wantOrderOK reads and closes resp, failing the test unless it is the
+// resource's 200 echo of body.
+func wantOrderOK(t *testing.T, resp *http.Response, err error, body string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(got) != "ok:"+body {
+		t.Fatalf("status %d body %q", resp.StatusCode, got)
+	}
+}
+
 func caeCredential(t *testing.T, a *sts.Authority) (*ClientSecretCredential, *formRecorder) {
 	return secretCred(t, a, nil)
 }
@@ -191,33 +205,27 @@ func TestAzcoreBearerTokenPolicyCAEChallenge(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, err := pl.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(got) != "ok:"+body {
-		t.Fatalf("status %d body %q", resp.StatusCode, got)
-	}
+	wantOrderOK(t, resp, err, body)
 	checkCAERound(t, rec, rs, body)
 }
 
-func TestBearerTransportCAEChallenge(t *testing.T) {
+// bearerClient starts an authority and a resource that demands CAE, and
+// returns an http.Client whose bearer.Transport gets tokens from a CAE
+// credential, with the credential's token request recorder.
+func bearerClient(t *testing.T) (*http.Client, *resourceServer, *formRecorder) {
 	a := startAuthority(t, sts.Options{})
 	rs := startResource(t, a)
 	cred, rec := caeCredential(t, a)
 	hc := &http.Client{Transport: &bearer.Transport{Credential: cred, Scopes: []string{a.Seed().Scope},
 		Base: rs.Client().Transport}}
+	return hc, rs, rec
+}
+
+func TestBearerTransportCAEChallenge(t *testing.T) {
+	hc, rs, rec := bearerClient(t)
 	const body = `{"order":43}`
 	resp, err := hc.Post(rs.URL+"/orders", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(got) != "ok:"+body {
-		t.Fatalf("status %d body %q", resp.StatusCode, got)
-	}
+	wantOrderOK(t, resp, err, body)
 	checkCAERound(t, rec, rs, body)
 
 	// The next request uses the token the challenge produced, from the cache.
@@ -234,11 +242,7 @@ func TestBearerTransportCAEChallenge(t *testing.T) {
 }
 
 func TestBearerTransportNotReplayable(t *testing.T) {
-	a := startAuthority(t, sts.Options{})
-	rs := startResource(t, a)
-	cred, rec := caeCredential(t, a)
-	hc := &http.Client{Transport: &bearer.Transport{Credential: cred, Scopes: []string{a.Seed().Scope},
-		Base: rs.Client().Transport}}
+	hc, rs, rec := bearerClient(t)
 	// A body without GetBody cannot be sent twice: the 401 comes back.
 	req, err := http.NewRequest(http.MethodPost, rs.URL+"/orders", io.NopCloser(strings.NewReader("stream")))
 	if err != nil {

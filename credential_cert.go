@@ -6,14 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/appcred/appcred/cache"
 	"github.com/appcred/appcred/proof"
 )
 
@@ -21,40 +18,15 @@ import (
 // certificate: every request that reaches the authority carries a fresh client
 // assertion signed with the certificate's private key. It is an
 // azcore.TokenCredential.
-type ClientCertificateCredential struct{ c *credential }
+type ClientCertificateCredential struct{ *credential }
 
 // ClientCertificateCredentialOptions configure a ClientCertificateCredential.
-// The fields shared with ClientSecretCredentialOptions mean the same.
 type ClientCertificateCredentialOptions struct {
-	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost and Transport are used.
-	azcore.ClientOptions
-	// AdditionallyAllowedTenants are extra tenants TokenRequestOptions.TenantID
-	// may name; "*" allows any.
-	AdditionallyAllowedTenants []string
-	// AuthorityHost overrides Cloud.ActiveDirectoryAuthorityHost and AZURE_AUTHORITY_HOST.
-	AuthorityHost string
-	// CACertificates are extra PEM CA certificates to trust (not with Transport).
-	CACertificates []byte
-	// Cache persists tokens so processes and replicas share them.
-	Cache cache.Store
-	// DisableInstanceDiscovery skips Entra instance discovery.
-	DisableInstanceDiscovery bool
-	// Logger receives token requests, retries and refreshes, never secrets or tokens.
-	Logger *slog.Logger
+	CredentialOptions
 	// SendCertificateChain sends the certificate chain in each assertion's
 	// "x5c" header, for subject name + issuer (SN+I) authentication.
 	SendCertificateChain bool
 }
-
-func (o *ClientCertificateCredentialOptions) common() credOptions {
-	if o == nil {
-		return credOptions{}
-	}
-	return credOptions{client: o.ClientOptions, allowed: o.AdditionallyAllowedTenants, authorityHost: o.AuthorityHost,
-		caCertificates: o.CACertificates, store: o.Cache, noDiscovery: o.DisableInstanceDiscovery, logger: o.Logger}
-}
-
-const credNameCert = "ClientCertificateCredential"
 
 // ParseCertificates loads certificates and a private key from PEM (PKCS#1,
 // PKCS#8, encrypted keys) or PFX / PKCS#12 data, as azidentity's function of
@@ -146,63 +118,26 @@ func NewClientCertificateCredentialFromFile(tenantID, clientID, path string, pas
 }
 
 func newCertCredential(tenantID, clientID string, c *proof.Certificate, options *ClientCertificateCredentialOptions) (*ClientCertificateCredential, error) {
+	var o CredentialOptions
 	var co CertificateOptions
 	if options != nil {
-		co.SendX5C = options.SendCertificateChain
+		o, co.SendX5C = options.CredentialOptions, options.SendCertificateChain
 	}
-	cred, err := newCredential(credNameCert, tenantID, clientID, options.common(),
-		func() Proof { return FromCertificate(c, co) })
+	cred, err := newCredential(credNameCert, tenantID, clientID, o, func() Proof { return FromCertificate(c, co) })
 	if err != nil {
 		return nil, err
 	}
 	return &ClientCertificateCredential{cred}, nil
 }
 
-// GetToken returns an access token for opts.Scopes, honouring every field of
-// opts as ClientSecretCredential.GetToken does.
-func (c *ClientCertificateCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.c.accessToken(ctx, opts)
-}
-
-// GetTokenInfo is GetToken returning the Token with its type and refresh time.
-func (c *ClientCertificateCredential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
-	return c.c.getToken(ctx, opts)
-}
-
-// Close stops background refreshes.
-func (c *ClientCertificateCredential) Close() error { return c.c.close() }
-
 // ClientAssertionCredential authenticates an application with client
 // assertions returned by a callback, such as federated tokens from another
 // identity provider. It is an azcore.TokenCredential.
-type ClientAssertionCredential struct{ c *credential }
+type ClientAssertionCredential struct{ *credential }
 
 // ClientAssertionCredentialOptions configure a ClientAssertionCredential.
-// The fields mean the same as in ClientSecretCredentialOptions.
 type ClientAssertionCredentialOptions struct {
-	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost and Transport are used.
-	azcore.ClientOptions
-	// AdditionallyAllowedTenants are extra tenants TokenRequestOptions.TenantID
-	// may name; "*" allows any.
-	AdditionallyAllowedTenants []string
-	// AuthorityHost overrides Cloud.ActiveDirectoryAuthorityHost and AZURE_AUTHORITY_HOST.
-	AuthorityHost string
-	// CACertificates are extra PEM CA certificates to trust (not with Transport).
-	CACertificates []byte
-	// Cache persists tokens so processes and replicas share them.
-	Cache cache.Store
-	// DisableInstanceDiscovery skips Entra instance discovery.
-	DisableInstanceDiscovery bool
-	// Logger receives token requests, retries and refreshes, never secrets or tokens.
-	Logger *slog.Logger
-}
-
-func (o *ClientAssertionCredentialOptions) common() credOptions {
-	if o == nil {
-		return credOptions{}
-	}
-	return credOptions{client: o.ClientOptions, allowed: o.AdditionallyAllowedTenants, authorityHost: o.AuthorityHost,
-		caCertificates: o.CACertificates, store: o.Cache, noDiscovery: o.DisableInstanceDiscovery, logger: o.Logger}
+	CredentialOptions
 }
 
 // NewClientAssertionCredential creates a credential for the application
@@ -210,34 +145,26 @@ func (o *ClientAssertionCredentialOptions) common() credOptions {
 // the authority (not for cached tokens) and returns a signed JWT whose aud
 // is the authority's token endpoint; it must be safe for concurrent use.
 func NewClientAssertionCredential(tenantID, clientID string, getAssertion func(context.Context) (string, error), options *ClientAssertionCredentialOptions) (*ClientAssertionCredential, error) {
-	return newAssertionCredential("ClientAssertionCredential", tenantID, clientID, getAssertion, options.common())
+	var o CredentialOptions
+	if options != nil {
+		o = options.CredentialOptions
+	}
+	c, err := newAssertionCredential(credNameAssertion, tenantID, clientID, getAssertion, o)
+	if err != nil {
+		return nil, err
+	}
+	return &ClientAssertionCredential{c}, nil
 }
 
-func newAssertionCredential(name, tenantID, clientID string, getAssertion func(context.Context) (string, error), o credOptions) (*ClientAssertionCredential, error) {
+// newAssertionCredential is the credential behind ClientAssertionCredential
+// and WorkloadIdentityCredential.
+func newAssertionCredential(name, tenantID, clientID string, getAssertion func(context.Context) (string, error), o CredentialOptions) (*credential, error) {
 	if getAssertion == nil {
 		return nil, unavailable(name, "no assertion callback given")
 	}
 	fn := func(ctx context.Context, _ AssertionRequest) (string, error) { return getAssertion(ctx) }
-	cred, err := newCredential(name, tenantID, clientID, o, func() Proof { return FromAssertion(fn) })
-	if err != nil {
-		return nil, err
-	}
-	return &ClientAssertionCredential{cred}, nil
+	return newCredential(name, tenantID, clientID, o, func() Proof { return FromAssertion(fn) })
 }
-
-// GetToken returns an access token for opts.Scopes, honouring every field of
-// opts as ClientSecretCredential.GetToken does.
-func (c *ClientAssertionCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.c.accessToken(ctx, opts)
-}
-
-// GetTokenInfo is GetToken returning the Token with its type and refresh time.
-func (c *ClientAssertionCredential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
-	return c.c.getToken(ctx, opts)
-}
-
-// Close stops background refreshes.
-func (c *ClientAssertionCredential) Close() error { return c.c.close() }
 
 var (
 	_ azcore.TokenCredential = (*ClientCertificateCredential)(nil)

@@ -1,20 +1,14 @@
 package appcred
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
-	"github.com/appcred/appcred/cache"
 )
-
-const credNameEnv = "EnvironmentCredential"
 
 // EnvironmentCredential authenticates an application configured by
 // environment variables, with azidentity's names and precedence:
@@ -36,27 +30,16 @@ const credNameEnv = "EnvironmentCredential"
 // appcred is for application identities. Every configuration problem is a
 // *CredentialUnavailableError naming the variables involved.
 type EnvironmentCredential struct {
-	c      *credential
+	*credential
 	method string
-	region string
 }
 
 // EnvironmentCredentialOptions configure an EnvironmentCredential beyond what
-// the environment says. As with azidentity, AdditionallyAllowedTenants comes
-// only from AZURE_ADDITIONALLY_ALLOWED_TENANTS; the other fields mean the same
-// as in ClientSecretCredentialOptions.
+// the environment says. Cloud.ActiveDirectoryAuthorityHost and AuthorityHost
+// win over AZURE_AUTHORITY_HOST, as in azidentity; AdditionallyAllowedTenants
+// adds to AZURE_ADDITIONALLY_ALLOWED_TENANTS.
 type EnvironmentCredentialOptions struct {
-	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost (which wins over
-	// AZURE_AUTHORITY_HOST, as in azidentity) and Transport are used.
-	azcore.ClientOptions
-	// CACertificates are extra PEM CA certificates to trust (not with Transport).
-	CACertificates []byte
-	// Cache persists tokens so processes and replicas share them.
-	Cache cache.Store
-	// DisableInstanceDiscovery skips Entra instance discovery.
-	DisableInstanceDiscovery bool
-	// Logger receives token requests, retries and refreshes, never secrets or tokens.
-	Logger *slog.Logger
+	CredentialOptions
 }
 
 // NewEnvironmentCredential creates an EnvironmentCredential from the
@@ -79,32 +62,28 @@ func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*Environme
 	case 2:
 		return nil, unavailable(credNameEnv, "missing environment variables %s and %s", missing[0], missing[1])
 	}
-	o := credOptions{client: options.ClientOptions, caCertificates: options.CACertificates, store: options.Cache,
-		noDiscovery: options.DisableInstanceDiscovery, logger: options.Logger}
+	o := options.CredentialOptions
 	if v := os.Getenv(EnvAdditionallyAllowedTenants); v != "" {
-		o.allowed = strings.Split(v, ";")
+		o.AdditionallyAllowedTenants = append(slices.Clip(o.AdditionallyAllowedTenants), strings.Split(v, ";")...)
 	}
-	e := &EnvironmentCredential{region: os.Getenv(EnvRegionalAuthorityName)}
+	e := &EnvironmentCredential{}
 	var err error
 	switch secret, certPath, tokenFile := os.Getenv(EnvClientSecret), os.Getenv(EnvClientCertificatePath),
 		os.Getenv(EnvFederatedTokenFile); {
 	case secret != "":
 		e.method = "client secret"
-		e.c, err = newCredential("ClientSecretCredential", tenantID, clientID, o,
+		e.credential, err = newCredential(credNameSecret, tenantID, clientID, o,
 			func() Proof { return FromSecret(secret) })
 	case certPath != "":
 		e.method = "client certificate"
-		e.c, err = envCertificate(tenantID, clientID, certPath, o)
+		e.credential, err = envCertificate(tenantID, clientID, certPath, o)
 	case tokenFile != "":
 		e.method = "workload identity"
 		var w *WorkloadIdentityCredential
-		w, err = NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{
-			ClientOptions: o.client, AdditionallyAllowedTenants: o.allowed, CACertificates: o.caCertificates,
-			Cache: o.store, ClientID: clientID, DisableInstanceDiscovery: o.noDiscovery, Logger: o.logger,
-			TenantID: tenantID, TokenFilePath: tokenFile,
-		})
+		w, err = NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{CredentialOptions: o,
+			ClientID: clientID, TenantID: tenantID, TokenFilePath: tokenFile})
 		if err == nil {
-			e.c = w.c
+			e.credential = w.credential
 		}
 	case os.Getenv(EnvUsername) != "":
 		return nil, unavailable(credNameEnv, "%s is set, but username/password authentication is not supported "+
@@ -118,15 +97,15 @@ func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*Environme
 	if err != nil {
 		return nil, err
 	}
-	if o.logger != nil {
-		o.logger.Info("appcred: EnvironmentCredential will authenticate with a "+e.method, "client_id", clientID)
+	if o.Logger != nil {
+		o.Logger.Info("appcred: EnvironmentCredential will authenticate with a "+e.method, "client_id", clientID)
 	}
 	return e, nil
 }
 
 // envCertificate builds the certificate credential from the
 // AZURE_CLIENT_CERTIFICATE_* variables.
-func envCertificate(tenantID, clientID, path string, o credOptions) (*credential, error) {
+func envCertificate(tenantID, clientID, path string, o CredentialOptions) (*credential, error) {
 	var co CertificateOptions
 	if v, ok := os.LookupEnv(EnvClientSendCertificateChain); ok {
 		switch strings.ToLower(strings.TrimSpace(v)) {
@@ -165,19 +144,5 @@ func (e *EnvironmentCredential) Method() string { return e.method }
 // RegionalAuthorityName is AZURE_REGIONAL_AUTHORITY_NAME as read at
 // construction. appcred keeps it but does not route to regional endpoints.
 func (e *EnvironmentCredential) RegionalAuthorityName() string { return e.region }
-
-// GetToken returns an access token for opts.Scopes, honouring every field of
-// opts as ClientSecretCredential.GetToken does.
-func (e *EnvironmentCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return e.c.accessToken(ctx, opts)
-}
-
-// GetTokenInfo is GetToken returning the Token with its type and refresh time.
-func (e *EnvironmentCredential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
-	return e.c.getToken(ctx, opts)
-}
-
-// Close stops background refreshes.
-func (e *EnvironmentCredential) Close() error { return e.c.close() }
 
 var _ azcore.TokenCredential = (*EnvironmentCredential)(nil)

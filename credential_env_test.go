@@ -89,8 +89,8 @@ func (f *envFixture) base(extra map[string]string) map[string]string {
 func (f *envFixture) newEnvCred(t *testing.T) (*EnvironmentCredential, *formRecorder, error) {
 	t.Helper()
 	rec := newRecorder(f.a)
-	c, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}})
+	c, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{CredentialOptions: CredentialOptions{
+		ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}}})
 	if err == nil {
 		t.Cleanup(func() { _ = c.Close() })
 	}
@@ -229,8 +229,8 @@ func TestEnvironmentCredentialAuthorityHost(t *testing.T) {
 	}
 	// ClientOptions.Cloud wins over AZURE_AUTHORITY_HOST, as in azidentity.
 	setEnv(t, f.base(map[string]string{EnvClientSecret: f.seed.ClientSecret, EnvAuthorityHost: "https://127.0.0.1:1"}))
-	cred, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{CACertificates: f.a.CACertPEM(),
-		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: f.a.URL() + "/"}}})
+	cred, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{CredentialOptions: CredentialOptions{CACertificates: f.a.CACertPEM(),
+		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: f.a.URL() + "/"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestEnvironmentCredentialAuthorityHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Without the cloud option, the unreachable host from the environment is used.
-	cred2, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{CACertificates: f.a.CACertPEM()})
+	cred2, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{CredentialOptions: CredentialOptions{CACertificates: f.a.CACertPEM()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,12 +287,24 @@ func TestEnvironmentCredentialTenantsAndRegion(t *testing.T) {
 		}
 	}
 
+	// The options' AdditionallyAllowedTenants add to the variable's.
+	setEnv(t, f.base(map[string]string{EnvClientCertificatePath: f.pemFile, EnvAdditionallyAllowedTenants: "x"}))
+	both, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{CredentialOptions: CredentialOptions{
+		AdditionallyAllowedTenants: []string{other}, CACertificates: f.a.CACertPEM()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer both.Close()
+	if at, err := both.GetToken(ctx, tro); err != nil || claimsOf(t, at.Token)["tid"] != other {
+		t.Fatalf("options' allowed tenant: %v", err)
+	}
+
 	// AZURE_REGIONAL_AUTHORITY_NAME is kept and logged; tokens still come from the global endpoint.
 	setEnv(t, f.base(map[string]string{EnvClientSecret: f.seed.ClientSecret, EnvRegionalAuthorityName: "westus2"}))
 	var logs logBuffer
 	rec := newRecorder(f.a)
-	cred, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{Logger: logs.logger(),
-		ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}})
+	cred, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{CredentialOptions: CredentialOptions{Logger: logs.logger(),
+		ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +345,8 @@ func TestWorkloadIdentityCredentialRotation(t *testing.T) {
 
 	setEnv(t, f.base(map[string]string{EnvFederatedTokenFile: f.tokenFile}))
 	rec := newRecorder(f.a)
-	cred, err := NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}})
+	cred, err := NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{CredentialOptions: CredentialOptions{
+		ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
 )
@@ -215,8 +216,7 @@ func TestMergeCP1(t *testing.T) {
 func TestCredentialErrors(t *testing.T) {
 	a := startAuthority(t, sts.Options{})
 	seed := a.Seed()
-	ctx := context.Background()
-	opts := &ClientSecretCredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()}
+	opts := &ClientSecretCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()}}
 
 	// Missing configuration: unavailable, listing what is missing.
 	_, err := NewClientSecretCredential("", "", " ", opts)
@@ -238,14 +238,9 @@ func TestCredentialErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cred.Close()
-	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{seed.Scope}})
-	var failed *AuthenticationFailedError
-	var resp *ResponseError
-	if !errors.As(err, &failed) || !errors.As(err, &resp) || errors.As(err, &unavail) {
-		t.Fatalf("wrong secret: %T %v", err, err)
-	}
-	if resp.StatusCode != http.StatusUnauthorized || !HasCode(err, 7000215) || failed.Credential != "ClientSecretCredential" {
-		t.Fatalf("status %d, codes %v, credential %q", resp.StatusCode, resp.Codes, failed.Credential)
+	resp, err := authFailure(t, cred, seed.Scope, "ClientSecretCredential")
+	if resp.StatusCode != http.StatusUnauthorized || !HasCode(err, 7000215) {
+		t.Fatalf("status %d, codes %v", resp.StatusCode, resp.Codes)
 	}
 	if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), seed.ClientSecret) {
 		t.Fatal("error text contains a secret")
@@ -256,13 +251,14 @@ func TestCredentialErrors(t *testing.T) {
 	}
 
 	// Bad authority hosts and transports.
-	for name, o := range map[string]*ClientSecretCredentialOptions{
+	for name, o := range map[string]CredentialOptions{
 		"http host":        {AuthorityHost: "http://127.0.0.1:1"},
 		"cloud no host":    {ClientOptions: azcore.ClientOptions{Cloud: cloudWithServices()}},
 		"CA and transport": {AuthorityHost: a.URL(), CACertificates: a.CACertPEM(), ClientOptions: azcore.ClientOptions{Transport: a.HTTPClient()}},
 		"bad CA":           {AuthorityHost: a.URL(), CACertificates: []byte("not pem")},
 	} {
-		if _, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret, o); err == nil {
+		opts := &ClientSecretCredentialOptions{CredentialOptions: o}
+		if _, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret, opts); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -295,8 +291,8 @@ func TestTenantResolution(t *testing.T) {
 	newCred := func(allowed ...string) (*ClientCertificateCredential, *formRecorder) {
 		rec := newRecorder(a)
 		c, err := NewClientCertificateCredential(seed.TenantID, seed.ClientID, cert.Chain, cert.Key,
-			&ClientCertificateCredentialOptions{AuthorityHost: a.URL(), AdditionallyAllowedTenants: allowed,
-				ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}})
+			&ClientCertificateCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), AdditionallyAllowedTenants: allowed,
+				ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,8 +311,14 @@ func TestTenantResolution(t *testing.T) {
 	if _, err := strict.GetToken(ctx, policy.TokenRequestOptions{Scopes: tro.Scopes, TenantID: strings.ToUpper(seed.TenantID)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := strict.GetToken(ctx, policy.TokenRequestOptions{Scopes: tro.Scopes, TenantID: "bad/tenant"}); err == nil {
-		t.Fatal("invalid tenant accepted")
+	// A tenant the authority package rejects fails before any request, even
+	// when any tenant is allowed.
+	anyTenant, anyRec := newCred("*")
+	for _, bad := range []string{"bad/tenant", "common"} {
+		_, err := anyTenant.GetToken(ctx, policy.TokenRequestOptions{Scopes: tro.Scopes, TenantID: bad})
+		if !errors.Is(err, authority.ErrInvalidAuthority) || anyRec.count() != 0 {
+			t.Fatalf("tenant %q accepted: %v (%d requests)", bad, err, anyRec.count())
+		}
 	}
 
 	for _, allowed := range [][]string{{other}, {"*"}, {"x", "*"}} {
@@ -384,8 +386,8 @@ func TestClientCertificateCredential(t *testing.T) {
 	for name, mk := range makers {
 		for _, chain := range []bool{false, true} {
 			rec := newRecorder(a)
-			cred, err := mk(&ClientCertificateCredentialOptions{AuthorityHost: a.URL(), SendCertificateChain: chain,
-				ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}})
+			cred, err := mk(&ClientCertificateCredentialOptions{SendCertificateChain: chain, CredentialOptions: CredentialOptions{
+				AuthorityHost: a.URL(), ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: rec}}}})
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -441,17 +443,27 @@ func TestClientCertificateCredential(t *testing.T) {
 		t.Error("a key that matches no certificate was accepted")
 	}
 	cred, err := NewClientCertificateCredential(seed.TenantID, seed.ClientID, other.Chain, other.Key,
-		&ClientCertificateCredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()})
+		&ClientCertificateCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cred.Close()
-	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{seed.Scope}})
+	authFailure(t, cred, seed.Scope, "ClientCertificateCredential")
+}
+
+// authFailure asks cred for a token and returns the authority's refusal,
+// failing the test unless the error is an *AuthenticationFailedError from the
+// credential named name that wraps a *ResponseError.
+func authFailure(t *testing.T, cred azcore.TokenCredential, scope, name string) (*ResponseError, error) {
+	t.Helper()
+	_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{scope}})
 	var failed *AuthenticationFailedError
 	var resp *ResponseError
-	if !errors.As(err, &failed) || !errors.As(err, &resp) || failed.Credential != "ClientCertificateCredential" {
-		t.Fatalf("unregistered certificate: %T %v", err, err)
+	if !errors.As(err, &failed) || !errors.As(err, &resp) || errors.As(err, new(*CredentialUnavailableError)) ||
+		failed.Credential != name {
+		t.Fatalf("%s: want an authentication failure from the authority, got %T %v", name, err, err)
 	}
+	return resp, err
 }
 
 // jwtHeader decodes a JWT's header.
@@ -482,7 +494,7 @@ func TestClientAssertionCredential(t *testing.T) {
 		return cert.Assertion(seed.ClientID, a.TokenEndpoint(seed.TenantID), proof.AssertionOptions{})
 	}
 	cred, err := NewClientAssertionCredential(seed.TenantID, seed.ClientID, getAssertion,
-		&ClientAssertionCredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()})
+		&ClientAssertionCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,17 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
-	"github.com/appcred/appcred/cache"
 )
-
-const credNameWorkload = "WorkloadIdentityCredential"
 
 // WorkloadIdentityCredential authenticates with a federated token from a file,
 // as Azure workload identity on Kubernetes provides it (the projected service
@@ -23,32 +17,17 @@ const credNameWorkload = "WorkloadIdentityCredential"
 // picked up at once; cached access tokens do not read it. It is an
 // azcore.TokenCredential.
 type WorkloadIdentityCredential struct {
-	c    *credential
+	*credential
 	file string
 }
 
 // WorkloadIdentityCredentialOptions configure a WorkloadIdentityCredential.
 // ClientID, TenantID and TokenFilePath default to AZURE_CLIENT_ID,
-// AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE; the other fields mean the
-// same as in ClientSecretCredentialOptions.
+// AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE.
 type WorkloadIdentityCredentialOptions struct {
-	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost and Transport are used.
-	azcore.ClientOptions
-	// AdditionallyAllowedTenants are extra tenants TokenRequestOptions.TenantID
-	// may name; "*" allows any.
-	AdditionallyAllowedTenants []string
-	// AuthorityHost overrides Cloud.ActiveDirectoryAuthorityHost and AZURE_AUTHORITY_HOST.
-	AuthorityHost string
-	// CACertificates are extra PEM CA certificates to trust (not with Transport).
-	CACertificates []byte
-	// Cache persists tokens so processes and replicas share them.
-	Cache cache.Store
+	CredentialOptions
 	// ClientID of the application; AZURE_CLIENT_ID when empty.
 	ClientID string
-	// DisableInstanceDiscovery skips Entra instance discovery.
-	DisableInstanceDiscovery bool
-	// Logger receives token requests, retries and refreshes, never secrets or tokens.
-	Logger *slog.Logger
 	// TenantID of the application; AZURE_TENANT_ID when empty.
 	TenantID string
 	// TokenFilePath is the federated token file; AZURE_FEDERATED_TOKEN_FILE when empty.
@@ -79,15 +58,11 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		return nil, unavailable(credNameWorkload, "no %s. Check the pod's workload identity configuration",
 			strings.Join(missing, ", no "))
 	}
-	o := credOptions{client: options.ClientOptions, allowed: options.AdditionallyAllowedTenants,
-		authorityHost: options.AuthorityHost, caCertificates: options.CACertificates, store: options.Cache,
-		noDiscovery: options.DisableInstanceDiscovery, logger: options.Logger}
 	w := &WorkloadIdentityCredential{file: file}
-	ac, err := newAssertionCredential(credNameWorkload, tenantID, clientID, w.readToken, o)
-	if err != nil {
+	var err error
+	if w.credential, err = newAssertionCredential(credNameWorkload, tenantID, clientID, w.readToken, options.CredentialOptions); err != nil {
 		return nil, err
 	}
-	w.c = ac.c
 	return w, nil
 }
 
@@ -104,20 +79,6 @@ func (w *WorkloadIdentityCredential) readToken(context.Context) (string, error) 
 	}
 	return tok, nil
 }
-
-// GetToken returns an access token for opts.Scopes, honouring every field of
-// opts as ClientSecretCredential.GetToken does.
-func (w *WorkloadIdentityCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return w.c.accessToken(ctx, opts)
-}
-
-// GetTokenInfo is GetToken returning the Token with its type and refresh time.
-func (w *WorkloadIdentityCredential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
-	return w.c.getToken(ctx, opts)
-}
-
-// Close stops background refreshes.
-func (w *WorkloadIdentityCredential) Close() error { return w.c.close() }
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {

@@ -58,10 +58,10 @@ func ExampleNewClientSecretCredential() {
 	seed := a.Seed() // a development tenant with a daemon app and an API
 
 	cred, err := appcred.NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret,
-		&appcred.ClientSecretCredentialOptions{
+		&appcred.ClientSecretCredentialOptions{CredentialOptions: appcred.CredentialOptions{
 			AuthorityHost:  a.URL(),       // default: https://login.microsoftonline.com
 			CACertificates: a.CACertPEM(), // trust the local authority's CA
-		})
+		}})
 	if err != nil {
 		log.Fatal(err)
 	}

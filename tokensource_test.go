@@ -80,7 +80,7 @@ func TestCredentialTokenSourceAndFastPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The credential's cached path allocates nothing beyond the Client's.
-	base := testing.AllocsPerRun(100, func() { _, _ = cred.c.plain.AcquireTokenForClient(ctx, tro.Scopes) })
+	base := testing.AllocsPerRun(100, func() { _, _ = cred.plain.AcquireTokenForClient(ctx, tro.Scopes) })
 	if n := testing.AllocsPerRun(100, func() { _, _ = cred.GetToken(ctx, tro) }); n > base {
 		t.Errorf("cached GetToken allocates %.0f times, the Client %.0f", n, base)
 	}
@@ -96,7 +96,7 @@ func BenchmarkCredentialGetTokenCached(b *testing.B) {
 	a := startAuthority(b, sts.Options{})
 	seed := a.Seed()
 	cred, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret,
-		&ClientSecretCredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()})
+		&ClientSecretCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()}})
 	if err != nil {
 		b.Fatal(err)
 	}

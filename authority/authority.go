@@ -194,6 +194,14 @@ func New(host, tenant string, o ParseOptions) (Info, error) {
 	return info, nil
 }
 
+// ValidTenant checks tenant as New and Parse do: a tenant ID (GUID) or domain
+// name that names one tenant (not common, organizations or consumers). The
+// error is a *ParseError.
+func ValidTenant(tenant string) error {
+	_, err := checkTenant(tenant, tenant, ParseOptions{})
+	return err
+}
+
 // ParseIssuer parses a generic OpenID Connect issuer URL such as
 // "https://accounts.example.com" or "https://idp.example.com/realms/prod".
 func ParseIssuer(issuer string, o ParseOptions) (Info, error) {
