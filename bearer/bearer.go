@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -118,12 +119,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) authorize(req *http.Request, body io.ReadCloser, tro policy.TokenRequestOptions) (*http.Request, error) {
 	tok, err := t.Credential.GetToken(req.Context(), tro)
 	if err != nil {
-		return nil, fmt.Errorf("bearer: getting a token for %s: %w", req.URL.Redacted(), err)
+		return nil, fmt.Errorf("bearer: getting a token for %s: %w", shownURL(req.URL), err)
 	}
 	r := req.Clone(req.Context())
 	r.Body = body
 	r.Header.Set("Authorization", "Bearer "+tok.Token)
 	return r, nil
+}
+
+// shownURL is u as errors may show it: scheme, host and path, without user
+// info, query (SAS signatures, API keys) or fragment.
+func shownURL(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
 func (t *Transport) base() http.RoundTripper {

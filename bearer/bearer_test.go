@@ -182,6 +182,29 @@ func TestTransportErrors(t *testing.T) {
 	}
 }
 
+func TestTransportErrorHidesQuery(t *testing.T) {
+	const secret = "sig=SuperSecretSignature0123456789"
+	cred := &issuer{err: errors.New("authority down")}
+	tr := &Transport{Credential: cred, Scopes: []string{"s"}}
+	req, err := http.NewRequest(http.MethodGet, "https://user:pw@storage.example.com/container/blob?sv=2024&"+secret+"#frag", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tr.RoundTrip(req)
+	if !errors.Is(err, cred.err) {
+		t.Fatalf("credential error not wrapped: %v", err)
+	}
+	msg := err.Error()
+	for _, leak := range []string{"SuperSecretSignature", "sv=2024", "user", "pw@", "frag", "?"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("error %q shows %q", msg, leak)
+		}
+	}
+	if !strings.Contains(msg, "https://storage.example.com/container/blob") {
+		t.Errorf("error %q does not name the request's scheme, host and path", msg)
+	}
+}
+
 // failSecond makes the credential fail once a claims request arrives.
 type failSecond struct {
 	*Transport
