@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -24,8 +25,9 @@ import (
 // atomically, so admin commands work while a server uses the same directory
 // (the server notices the change within about 100 ms).
 type State struct {
-	dir     string
-	changed func() // called after every successful write (the server reloads)
+	dir      string
+	changed  func() // called after every successful write (the server reloads)
+	lockHeld bool   // the caller holds the state lock (Open); update does not take it again
 }
 
 // OpenState opens (creating with mode 0700 if needed) the state directory dir
@@ -94,6 +96,22 @@ type SecretInfo struct {
 // String never shows the secret value.
 func (s SecretInfo) String() string { return "secret " + s.ID + " (" + s.Hint + "…)" }
 
+// GoString (the %#v verb) never shows the secret value: it is replaced by
+// "[REDACTED]" when set.
+func (s SecretInfo) GoString() string {
+	v := `""`
+	if s.Value != "" {
+		v = `"[REDACTED]"`
+	}
+	return fmt.Sprintf("sts.SecretInfo{ID:%q, Hint:%q, Created:%s, Value:%s}", s.ID, s.Hint, s.Created.Format(time.RFC3339Nano), v)
+}
+
+// LogValue makes log/slog record the id, hint and creation time, never the
+// secret value.
+func (s SecretInfo) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", s.ID), slog.String("hint", s.Hint), slog.Time("created", s.Created))
+}
+
 // CertInfo describes a registered certificate by its thumbprints.
 type CertInfo struct {
 	// Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure portal shows it.
@@ -109,11 +127,13 @@ type CertInfo struct {
 // update runs fn on the directory under the state lock and writes the result
 // atomically if it validates.
 func (s *State) update(fn func(d *dirFile) error) error {
-	unlock, err := lockState(s.dir)
-	if err != nil {
-		return err
+	if !s.lockHeld {
+		unlock, err := lockState(s.dir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	path := filepath.Join(s.dir, directoryFile)
 	d, _, err := readDirFile(path)
 	if err != nil {
@@ -371,7 +391,10 @@ func (s *State) List() ([]TenantInfo, error) {
 }
 
 // RotateKey makes a new token signing key, which signs from now on; older
-// keys stay in the JWKS so tokens they signed still verify.
+// keys stay in the JWKS so tokens they signed still verify. The key is not
+// pre-published: the JWKS is served with max-age=300, so a resource server
+// that caches it by that header and does not refetch on an unknown kid may
+// reject tokens of the new key for up to 5 minutes.
 func (s *State) RotateKey() (KeyInfo, error) {
 	unlock, err := lockState(s.dir)
 	if err != nil {

@@ -3,6 +3,9 @@ package sts_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -150,7 +153,7 @@ func TestAdminValidation(t *testing.T) {
 
 func TestRestartReusesState(t *testing.T) {
 	dir := t.TempDir()
-	a1, err := sts.Open(sts.Options{StateDir: dir})
+	a1, err := sts.Open(sts.Options{StateDir: dir, Hostnames: []string{"authority.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +163,8 @@ func TestRestartReusesState(t *testing.T) {
 	}
 	ca1 := a1.CACertPEM()
 	keys1, _ := a1.Keys()
-	a2, err := sts.Start(context.Background(), sts.Options{StateDir: dir, Hostnames: []string{"authority.test"}})
+	// A new hostname below one the CA is constrained to needs a new server certificate, not a new CA.
+	a2, err := sts.Start(context.Background(), sts.Options{StateDir: dir, Hostnames: []string{"api.authority.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +184,8 @@ func TestRestartReusesState(t *testing.T) {
 	checkV2Response(t, f.post(t, f.tokenURL(), f.secretForm()), 3599)
 	// The server certificate was reissued for the new hostname by the same CA.
 	leaf := a2.TLSConfig().Certificates[0].Leaf
-	if leaf == nil || leaf.VerifyHostname("authority.test") != nil || leaf.VerifyHostname("127.0.0.1") != nil {
-		t.Errorf("server certificate does not cover authority.test and 127.0.0.1")
+	if leaf == nil || leaf.VerifyHostname("api.authority.test") != nil || leaf.VerifyHostname("127.0.0.1") != nil {
+		t.Errorf("server certificate does not cover api.authority.test and 127.0.0.1")
 	}
 	for _, name := range []string{"", "keys"} {
 		fi, err := os.Stat(filepath.Join(dir, name))
@@ -283,4 +287,47 @@ func TestStartStopsWithContextAndVerifyToken(t *testing.T) {
 		_, err := a.HTTPClient().Get(a.URL() + "/common/discovery/keys")
 		return err != nil
 	})
+}
+
+func TestSecretInfoNeverPrintsValue(t *testing.T) {
+	st, err := sts.OpenState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddTenant(""); err != nil {
+		t.Fatal(err)
+	}
+	app, err := st.AddApp("", sts.AppSpec{DisplayName: "fmt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := st.AddSecret("", app.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec.Value == "" {
+		t.Fatal("AddSecret returned no value")
+	}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("made", "secret", sec)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("made", "secret", sec)
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", sec), "%+v": fmt.Sprintf("%+v", sec), "%#v": fmt.Sprintf("%#v", sec),
+		"%s": fmt.Sprintf("%s", sec), "slog": logs.String(),
+	} {
+		if strings.Contains(out, sec.Value) {
+			t.Errorf("%s shows the secret value: %s", name, out)
+		}
+		if !strings.Contains(out, sec.ID) {
+			t.Errorf("%s lacks the secret id: %s", name, out)
+		}
+	}
+	if gs := fmt.Sprintf("%#v", sec); !strings.Contains(gs, "[REDACTED]") {
+		t.Errorf("%%#v = %s, want the value shown as [REDACTED]", gs)
+	}
+	// JSON keeps the value: the CLI shows it once that way.
+	b, err := json.Marshal(sec)
+	if err != nil || !strings.Contains(string(b), `"secret":"`+sec.Value+`"`) {
+		t.Errorf("JSON %s (%v) lacks the secret value", b, err)
+	}
 }

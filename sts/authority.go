@@ -84,6 +84,7 @@ type Authority struct {
 	log      *slog.Logger
 	lifetime time.Duration
 
+	hosts     atomic.Pointer[hostPolicy] // Host header values answered to
 	snap      atomic.Pointer[snapshot]
 	inflight  atomic.Int64 // requests being served, for Close
 	lastCheck atomic.Int64
@@ -126,44 +127,19 @@ func Open(opts Options) (*Authority, error) {
 	if a.lifetime < time.Second {
 		return nil, fmt.Errorf("token lifetime %s is shorter than a second", opts.TokenLifetime)
 	}
-	if a.tls, err = loadTLS(st.dir, opts.TLSCertFile, opts.TLSKeyFile, opts.Hostnames); err != nil {
-		return nil, err
-	}
-	if _, err := loadKeys(st.dir); err != nil {
-		return nil, err
-	}
-	_, exists, err := readDirFile(filepath.Join(st.dir, directoryFile))
+	// Everything that may create files runs under the state lock, so two
+	// processes opening a new state directory at once end with one CA, one
+	// first signing key and at most one development tenant.
+	unlock, err := lockState(st.dir)
 	if err != nil {
 		return nil, err
 	}
-	if opts.ConfigFile != "" {
-		cfg, err := LoadConfig(opts.ConfigFile)
-		if err != nil {
-			return nil, err
-		}
-		abs, err := filepath.Abs(opts.ConfigFile)
-		if err != nil {
-			return nil, err
-		}
-		if err := st.ApplyConfig(cfg, filepath.Dir(abs)); err != nil {
-			return nil, err
-		}
+	err = a.prepare(&State{dir: st.dir, lockHeld: true})
+	unlock()
+	if err != nil {
+		return nil, err
 	}
-	if opts.Config != nil {
-		if err := st.ApplyConfig(opts.Config, "."); err != nil {
-			return nil, err
-		}
-	}
-	if !exists && opts.ConfigFile == "" && opts.Config == nil {
-		if opts.NoSeed {
-			err = st.update(func(*dirFile) error { return nil })
-		} else {
-			a.seed, err = seedDev(st)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+	a.hosts.Store(newHostPolicy(opts.Hostnames, a.tls))
 	if err := a.reload(true); err != nil {
 		return nil, err
 	}
@@ -173,6 +149,52 @@ func Open(opts Options) (*Authority, error) {
 		}
 	}
 	return a, nil
+}
+
+// prepare creates or loads the TLS material and the signing keys, applies
+// the config and seeds the development tenant. st must hold the state lock.
+func (a *Authority) prepare(st *State) error {
+	opts := a.opts
+	var err error
+	if a.tls, err = loadTLS(st.dir, opts.TLSCertFile, opts.TLSKeyFile, opts.Hostnames); err != nil {
+		return err
+	}
+	if a.tls.reissuedCA {
+		a.log.Warn("made a new local CA: clients must trust the new CA certificate", "ca_file", a.tls.caFile,
+			"reason", a.tls.reissueReason)
+	}
+	if _, err := loadKeysLocked(st.dir); err != nil {
+		return err
+	}
+	_, exists, err := readDirFile(filepath.Join(st.dir, directoryFile))
+	if err != nil {
+		return err
+	}
+	if opts.ConfigFile != "" {
+		cfg, err := LoadConfig(opts.ConfigFile)
+		if err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(opts.ConfigFile)
+		if err != nil {
+			return err
+		}
+		if err := st.ApplyConfig(cfg, filepath.Dir(abs)); err != nil {
+			return err
+		}
+	}
+	if opts.Config != nil {
+		if err := st.ApplyConfig(opts.Config, "."); err != nil {
+			return err
+		}
+	}
+	if !exists && opts.ConfigFile == "" && opts.Config == nil {
+		if opts.NoSeed {
+			return st.update(func(*dirFile) error { return nil })
+		}
+		a.seed, err = seedDev(st)
+	}
+	return err
 }
 
 // seedDev makes the development tenant: an API app "api://appcred-demo" with
@@ -265,6 +287,7 @@ func (a *Authority) serve(srv *http.Server, ln net.Listener) error {
 		return nil
 	}
 	a.servers = append(a.servers, srv)
+	a.hosts.Store(a.hosts.Load().withListener(ln.Addr()))
 	a.mu.Unlock()
 	err := srv.ServeTLS(ln, "", "")
 	if errors.Is(err, http.ErrServerClosed) {

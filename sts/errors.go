@@ -22,13 +22,26 @@ type Error struct {
 	Message string
 }
 
-// Error renders "AADSTSnnnn: message".
+// Error renders "AADSTSnnnn: message", or just the message (or the OAuth
+// error) when Codes is empty.
 func (e *Error) Error() string {
-	return "AADSTS" + strconv.Itoa(e.Codes[0]) + ": " + e.Message
+	msg := e.Message
+	if msg == "" {
+		msg = e.OAuth
+	}
+	if len(e.Codes) == 0 {
+		return msg
+	}
+	return "AADSTS" + strconv.Itoa(e.Codes[0]) + ": " + msg
 }
 
-// Code returns the leading AADSTS number.
-func (e *Error) Code() int { return e.Codes[0] }
+// Code returns the leading AADSTS number, or 0 when Codes is empty.
+func (e *Error) Code() int {
+	if len(e.Codes) == 0 {
+		return 0
+	}
+	return e.Codes[0]
+}
 
 func newErr(status int, oauth string, code int, format string, args ...any) *Error {
 	return &Error{Status: status, OAuth: oauth, Codes: []int{code}, Message: fmt.Sprintf(format, args...)}
@@ -82,14 +95,18 @@ func entraTimestamp(t time.Time) string {
 // correlation ids of the request.
 func writeError(w http.ResponseWriter, rc *reqCtx, e *Error) {
 	ts := entraTimestamp(rc.now)
-	code := strconv.Itoa(e.Codes[0])
+	code := strconv.Itoa(e.Code())
+	codes := e.Codes
+	if len(codes) == 0 {
+		codes = []int{0}
+	}
 	body := errorBody{
 		Error: e.OAuth,
-		Description: "AADSTS" + code + ": " + e.Message +
+		Description: e.Error() +
 			"\r\nTrace ID: " + rc.traceID +
 			"\r\nCorrelation ID: " + rc.correlationID +
 			"\r\nTimestamp: " + ts,
-		ErrorCodes:    e.Codes,
+		ErrorCodes:    codes,
 		Timestamp:     ts,
 		TraceID:       rc.traceID,
 		CorrelationID: rc.correlationID,

@@ -186,3 +186,20 @@ func TestBadRequests(t *testing.T) {
 		wantError(t, f.get(t, f.a.TenantURL(uuid.NewString())+"/v2.0/.well-known/openid-configuration"), 400, "invalid_request", 90002)
 	})
 }
+
+func TestErrorWithoutCodes(t *testing.T) {
+	e := &sts.Error{Status: http.StatusBadRequest, OAuth: "invalid_request", Message: "bad input"}
+	if got := e.Error(); got != "bad input" {
+		t.Errorf("Error() = %q, want the message", got)
+	}
+	if got := e.Code(); got != 0 {
+		t.Errorf("Code() = %d, want 0", got)
+	}
+	if got := (&sts.Error{OAuth: "invalid_client"}).Error(); got != "invalid_client" {
+		t.Errorf("Error() without a message = %q, want the OAuth error", got)
+	}
+	e.Codes = []int{90002, 1}
+	if got := e.Error(); got != "AADSTS90002: bad input" || e.Code() != 90002 {
+		t.Errorf("Error() = %q, Code() = %d", got, e.Code())
+	}
+}

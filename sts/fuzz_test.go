@@ -19,7 +19,8 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzTokenRequest -fuzztime 60s ./sts/
 func FuzzTokenRequest(f *testing.F) {
-	a, err := sts.Open(sts.Options{StateDir: f.TempDir()})
+	const host = "authority.test"
+	a, err := sts.Open(sts.Options{StateDir: f.TempDir(), Hostnames: []string{host}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -33,11 +34,17 @@ func FuzzTokenRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	h := a.Handler()
-	const host = "authority.test"
 	aud := "https://" + host + "/" + seed.TenantID + "/oauth2/v2.0/token"
 	secretForm := url.Values{"grant_type": {"client_credentials"}, "client_id": {seed.ClientID},
 		"client_secret": {seed.ClientSecret}, "scope": {seed.Scope}}.Encode()
 	f.Add(secretForm, "application/x-www-form-urlencoded", "", false)
+	// The seed requests reach the token logic: the Host is one of the authority's names.
+	sanity := httptest.NewRequest(http.MethodPost, "https://"+host+"/"+seed.TenantID+"/oauth2/v2.0/token", strings.NewReader(secretForm))
+	sanity.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	if h.ServeHTTP(rec, sanity); rec.Code != http.StatusOK {
+		f.Fatalf("a good secret request: status %d: %s", rec.Code, rec.Body.String())
+	}
 	f.Add("grant_type=client_credentials&scope="+url.QueryEscape(seed.Scope), "application/x-www-form-urlencoded; charset=utf-8",
 		"Basic "+basic(seed.ClientID, seed.ClientSecret), false)
 	f.Add(assertionForm(app.ClientID, pythonAssertion(f, good, app.ClientID, aud, time.Now()), seed.Scope).Encode(),

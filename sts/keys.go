@@ -135,25 +135,30 @@ func keyFileName(created time.Time, kid string) string {
 }
 
 // loadKeys reads every signing key in dir/keys, oldest first, creating the
-// first one when there is none.
+// first one (under the state lock) when there is none.
 func loadKeys(dir string) (*keySet, error) {
 	kdir := filepath.Join(dir, keysDir)
-	if err := os.MkdirAll(kdir, 0o700); err != nil {
-		return nil, fmt.Errorf("keys directory: %w", err)
-	}
-	set, err := readKeys(kdir)
-	if err != nil {
-		return nil, err
-	}
-	if len(set.keys) > 0 {
+	if set, err := readKeys(kdir); err == nil && len(set.keys) > 0 {
 		return set, nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	unlock, err := lockState(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if set, err = readKeys(kdir); err != nil || len(set.keys) > 0 {
+	return loadKeysLocked(dir)
+}
+
+// loadKeysLocked is loadKeys for a caller that holds the state lock.
+func loadKeysLocked(dir string) (*keySet, error) {
+	kdir := filepath.Join(dir, keysDir)
+	if err := os.MkdirAll(kdir, 0o700); err != nil {
+		return nil, fmt.Errorf("keys directory: %w", err)
+	}
+	set, err := readKeys(kdir)
+	if err != nil || len(set.keys) > 0 {
 		return set, err
 	}
 	if _, err := rotateKey(dir); err != nil {

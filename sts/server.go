@@ -14,7 +14,7 @@ import (
 // reqCtx is what every response needs to know about its request.
 type reqCtx struct {
 	now           time.Time
-	host          string // Host header: the host (and port) in advertised URLs
+	host          string // Host header, once checked (hostPolicy): the host (and port) in advertised URLs
 	traceID       string
 	correlationID string
 }
@@ -57,7 +57,12 @@ func validRequestID(s string) bool {
 //	POST /{tenant}/oauth2/token                            token, v1 (resource=…)
 //
 // It serves plain HTTP; Serve and Start put it behind TLS. Advertised URLs use
-// the request's Host with https.
+// the request's Host with https, so the Host must name this authority:
+// localhost, 127.0.0.1, ::1, a Hostname, a name on the caller's TLS
+// certificate or the listen address, with the port the request arrived on
+// (no port means 443). Any other Host is answered with HTTP 400
+// invalid_instance, AADSTS50049. Put it behind a proxy only if the proxy
+// keeps the Host and the port.
 func (a *Authority) Handler() http.Handler {
 	return http.HandlerFunc(a.serveHTTP)
 }
@@ -70,6 +75,11 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Client-Request-Id", rc.correlationID)
 	}
 	w.Header().Set("X-Ms-Request-Id", rc.traceID)
+	if !a.hosts.Load().allowed(r.Host, localPort(r)) {
+		rc.host = a.ownHost() // never echo an unknown Host
+		writeError(w, rc, unknownHost())
+		return
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -245,6 +255,13 @@ func (a *Authority) openIDConfig(w http.ResponseWriter, r *http.Request, rc *req
 	writeJSON(w, http.StatusOK, doc, true)
 }
 
+// jwksCacheControl lets resource servers cache the JWKS for 5 minutes only:
+// "keys rotate" makes the new key sign at once, so a resource server that
+// honours the header sees the new key within 5 minutes (most libraries also
+// refetch the JWKS on an unknown kid). Discovery documents do not change on
+// rotation and keep a day.
+const jwksCacheControl = "max-age=300, private"
+
 func (a *Authority) keys(w http.ResponseWriter, r *http.Request, rc *reqCtx, seg string, v1 bool) {
 	if !requireGET(w, r, rc) {
 		return
@@ -264,7 +281,7 @@ func (a *Authority) keys(w http.ResponseWriter, r *http.Request, rc *reqCtx, seg
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "max-age=86400, private")
+	h.Set("Cache-Control", jwksCacheControl)
 	_, _ = w.Write(snap.keys.jwks(issuer))
 }
 
@@ -279,7 +296,7 @@ func (a *Authority) instanceDiscovery(w http.ResponseWriter, r *http.Request, rc
 	aliases := []string{rc.host}
 	if ae := q.Get("authorization_endpoint"); ae != "" {
 		u, err := url.Parse(ae)
-		if err != nil || u.Scheme != "https" || !a.knownHost(u.Host, rc.host) {
+		if err != nil || u.Scheme != "https" || !a.knownHost(u.Host) {
 			writeError(w, rc, newErr(http.StatusBadRequest, "invalid_instance", codeUnknownInstance,
 				"Unknown or invalid instance."))
 			return
@@ -305,19 +322,19 @@ func (a *Authority) instanceDiscovery(w http.ResponseWriter, r *http.Request, rc
 	writeJSON(w, http.StatusOK, out, true)
 }
 
-// knownHost reports whether hostport names this authority: the request's own
-// host, a name on its certificate, or a loopback name.
-func (a *Authority) knownHost(hostport, reqHost string) bool {
-	h := hostOnly(hostport)
-	if strings.EqualFold(h, hostOnly(reqHost)) {
-		return true
+// knownHost reports whether hostport (its port is not checked: MSAL Python
+// leaves it out) names this authority (see hostPolicy).
+func (a *Authority) knownHost(hostport string) bool {
+	return a.hosts.Load().nameAllowed(hostOnly(hostport))
+}
+
+// ownHost is the host and port of URL(), for error bodies when the request's
+// Host cannot be used.
+func (a *Authority) ownHost() string {
+	if h := strings.TrimPrefix(a.URL(), "https://"); h != "" {
+		return h
 	}
-	for _, n := range serverNames(a.opts.Hostnames) {
-		if strings.EqualFold(h, n) {
-			return true
-		}
-	}
-	return false
+	return "localhost"
 }
 
 func hostOnly(hostport string) string {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/appcred/appcred/internal/fsutil"
 )
 
 // Files and folders inside a state directory.
@@ -69,7 +71,7 @@ func onlyStateFiles(dir string) bool {
 		switch e.Name() {
 		case caCertFile, caKeyFile, tlsCertFile, tlsKeyFile, keysDir, directoryFile, lockFile:
 		default:
-			if !strings.HasPrefix(e.Name(), "."+directoryFile+".tmp-") {
+			if !strings.HasPrefix(e.Name(), fsutil.TempPrefix(directoryFile)) {
 				return false
 			}
 		}
@@ -77,44 +79,10 @@ func onlyStateFiles(dir string) bool {
 	return true
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory: write, fsync, chmod, rename, then fsync the directory, so a crash
-// (even kill -9) leaves either the old or the new content.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Chmod(perm); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+// writeFileAtomic writes data to path atomically and durably (see
+// fsutil.WriteFileAtomic).
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return fsutil.WriteFileAtomic(path, data, perm)
 }
 
 // lockState takes an exclusive advisory lock (flock) on the state directory's

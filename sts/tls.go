@@ -33,6 +33,10 @@ type tlsMaterial struct {
 	caPEM  []byte // nil with a caller-supplied certificate
 	caPool *x509.CertPool
 	caFile string
+	// reissuedCA is set when an existing CA was replaced because a server
+	// name fell outside its name constraints; reissueReason says which.
+	reissuedCA    bool
+	reissueReason string
 }
 
 // loadTLS returns the caller's certificate (certFile/keyFile) or the local CA
@@ -48,11 +52,11 @@ func loadTLS(dir, certFile, keyFile string, hostnames []string) (*tlsMaterial, e
 		}
 		return &tlsMaterial{cert: c}, nil
 	}
-	caCert, caKey, err := loadOrCreateCA(dir)
+	names := serverNames(hostnames)
+	caCert, caKey, reason, err := loadOrCreateCA(dir, names)
 	if err != nil {
 		return nil, err
 	}
-	names := serverNames(hostnames)
 	cert, err := loadOrCreateServerCert(dir, caCert, caKey, names)
 	if err != nil {
 		return nil, err
@@ -60,10 +64,12 @@ func loadTLS(dir, certFile, keyFile string, hostnames []string) (*tlsMaterial, e
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	return &tlsMaterial{
-		cert:   cert,
-		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}),
-		caPool: pool,
-		caFile: filepath.Join(dir, caCertFile),
+		cert:          cert,
+		caPEM:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}),
+		caPool:        pool,
+		caFile:        filepath.Join(dir, caCertFile),
+		reissuedCA:    reason != "",
+		reissueReason: reason,
 	}, nil
 }
 
@@ -84,20 +90,33 @@ func randomSerial() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 }
 
-func loadOrCreateCA(dir string) (*x509.Certificate, crypto.Signer, error) {
+// loadOrCreateCA returns the local CA in dir, creating it when there is none.
+// The CA is name-constrained (critical NameConstraints) to the server names:
+// DNS domains localhost plus every DNS hostname (and their subdomains), IP
+// ranges 127.0.0.0/8, ::1/128 plus every IP hostname, so its key, if stolen,
+// cannot mint certificates for other sites. When a name falls outside an
+// existing CA's constraints (a new --hostname, or a CA made before
+// constraints), a new CA is made whose constraints add the new names to the
+// old ones; reason then says why, and clients must trust the new ca.pem.
+func loadOrCreateCA(dir string, names []string) (*x509.Certificate, crypto.Signer, string, error) {
 	certPath, keyPath := filepath.Join(dir, caCertFile), filepath.Join(dir, caKeyFile)
+	var old *x509.Certificate
+	reason := ""
 	if cert, key, err := readPair(certPath, keyPath); err == nil {
-		return cert, key, nil
+		if reason = caUncovered(cert, names); reason == "" {
+			return cert, key, "", nil
+		}
+		old = cert
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("local CA: %w", err)
+		return nil, nil, "", fmt.Errorf("local CA: %w", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, fmt.Errorf("local CA key: %w", err)
+		return nil, nil, "", fmt.Errorf("local CA key: %w", err)
 	}
 	serial, err := randomSerial()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -110,18 +129,101 @@ func loadOrCreateCA(dir string) (*x509.Certificate, crypto.Signer, error) {
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
+	tmpl.PermittedDNSDomainsCritical = true
+	tmpl.PermittedDNSDomains, tmpl.PermittedIPRanges = caConstraints(names, old)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("local CA certificate: %w", err)
+		return nil, nil, "", fmt.Errorf("local CA certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if err := writePair(certPath, keyPath, der, key); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return cert, key, nil
+	return cert, key, reason, nil
+}
+
+// caConstraints are the permitted DNS domains and IP ranges for a CA that
+// must cover names, plus those of the CA it replaces (old may be nil).
+func caConstraints(names []string, old *x509.Certificate) ([]string, []*net.IPNet) {
+	dns := []string{"localhost"}
+	ips := []*net.IPNet{
+		{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
+		{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
+	}
+	if old != nil {
+		for _, d := range old.PermittedDNSDomains {
+			if !slices.Contains(dns, d) {
+				dns = append(dns, d)
+			}
+		}
+		for _, r := range old.PermittedIPRanges {
+			if !ipPermitted(ips, r.IP) {
+				ips = append(ips, r)
+			}
+		}
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			if !ipPermitted(ips, ip) {
+				if v4 := ip.To4(); v4 != nil {
+					ips = append(ips, &net.IPNet{IP: v4, Mask: net.CIDRMask(32, 32)})
+				} else {
+					ips = append(ips, &net.IPNet{IP: ip, Mask: net.CIDRMask(128, 128)})
+				}
+			}
+			continue
+		}
+		d := strings.TrimPrefix(n, "*.")
+		if !dnsPermitted(dns, d) {
+			dns = append(dns, d)
+		}
+	}
+	return dns, ips
+}
+
+// caUncovered returns "" when ca's name constraints permit every name, else
+// why not.
+func caUncovered(ca *x509.Certificate, names []string) string {
+	if len(ca.PermittedDNSDomains) == 0 && len(ca.PermittedIPRanges) == 0 {
+		return "the CA has no name constraints"
+	}
+	for _, n := range names {
+		ok := false
+		if ip := net.ParseIP(n); ip != nil {
+			ok = ipPermitted(ca.PermittedIPRanges, ip)
+		} else {
+			ok = dnsPermitted(ca.PermittedDNSDomains, n)
+		}
+		if !ok {
+			return fmt.Sprintf("hostname %q is outside the CA's name constraints", n)
+		}
+	}
+	return ""
+}
+
+func ipPermitted(ranges []*net.IPNet, ip net.IP) bool {
+	for _, r := range ranges {
+		if r.Contains(ip) { // Contains compares IPv4 with IPv4 ranges only, IPv6 with IPv6
+			return true
+		}
+	}
+	return false
+}
+
+// dnsPermitted reports whether name is one of domains or below one of them
+// (RFC 5280 dNSName constraints).
+func dnsPermitted(domains []string, name string) bool {
+	name = strings.ToLower(name)
+	for _, d := range domains {
+		d = strings.ToLower(d)
+		if name == d || strings.HasSuffix(name, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 func loadOrCreateServerCert(dir string, ca *x509.Certificate, caKey crypto.Signer, names []string) (tls.Certificate, error) {

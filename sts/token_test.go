@@ -306,8 +306,13 @@ func TestRotateKeyKeepsOldKeyInJWKS(t *testing.T) {
 	if len(keys) != 2 || !keys[1].Current || keys[1].KID != k.KID || keys[0].Current {
 		t.Errorf("keys %+v", keys)
 	}
-	if n := len(f.get(t, jwks).body["keys"].([]any)); n != 2 {
+	r := f.get(t, jwks)
+	if n := len(r.body["keys"].([]any)); n != 2 {
 		t.Errorf("JWKS has %d keys, want 2", n)
+	}
+	// The new key signs at once, so resource servers may cache the JWKS only briefly.
+	if cc := r.header.Get("Cache-Control"); cc != "max-age=300, private" {
+		t.Errorf("JWKS Cache-Control %q, want max-age=300", cc)
 	}
 }
 
