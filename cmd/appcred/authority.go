@@ -70,7 +70,13 @@ func newServeCmd() *cobra.Command {
 		Long: `Serve the local authority over HTTPS. On first start it creates the state directory (0700), a local CA
 (trust STATE/ca.pem in clients) and a server certificate for localhost, 127.0.0.1, ::1 and every --hostname.
 With neither --config nor an existing state it seeds a development tenant and prints its client id and secret
-(shown once). Admin commands (app add, secret add, ...) work while it runs.`,
+(shown once). Admin commands (app add, secret add, ...) work while it runs.
+
+The local CA is name-constrained to localhost, 127.0.0.0/8, ::1 and the --hostname names given when it was made
+(so its key cannot vouch for other sites). A later --hostname outside those makes a new CA (a warning names it):
+clients must then trust the new STATE/ca.pem. Requests must use one of the certificate's names or the listen
+address, with the server's port, as Host: it becomes the token issuer; any other Host gets HTTP 400
+invalid_instance (AADSTS50049).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
@@ -138,7 +144,10 @@ func newKeysCmd() *cobra.Command {
 	rotate := &cobra.Command{
 		Use:   "rotate",
 		Short: "Make a new signing key; it signs from now on and the old ones stay in the JWKS",
-		Args:  cobra.NoArgs,
+		Long: `Make a new token signing key. It signs new tokens at once; the old keys stay in the JWKS so their tokens
+still verify. The JWKS is served with Cache-Control max-age=300: a resource server that caches it by that header
+and does not refetch on an unknown kid may reject new tokens for up to 5 minutes.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := openState(state)
 			if err != nil {

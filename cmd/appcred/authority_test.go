@@ -160,3 +160,58 @@ func TestAuthorityVerbErrors(t *testing.T) {
 		}
 	}
 }
+
+// serveUntilReady runs "appcred authority serve ARGS... --json" until it has
+// printed its startup line, stops it, and returns that line and its stderr.
+func serveUntilReady(t *testing.T, args ...string) (string, string) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr bytes.Buffer
+	serve := newAuthorityCmd()
+	serve.SetOut(pw)
+	serve.SetErr(&stderr)
+	serve.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--json"}, args...))
+	done := make(chan error, 1)
+	go func() { done <- serve.ExecuteContext(ctx); _ = pw.Close() }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+	return line, stderr.String()
+}
+
+func TestServeWarnsWhenTheCAIsReplaced(t *testing.T) {
+	state := t.TempDir()
+	caFile := filepath.Join(state, "ca.pem")
+	if _, stderr := serveUntilReady(t, "--state", state); strings.Contains(stderr, "new local CA") {
+		t.Errorf("first start warns of a new CA: %s", stderr)
+	}
+	first, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A hostname outside the CA's name constraints: a new CA, and a warning naming ca.pem and the hostname.
+	_, stderr := serveUntilReady(t, "--state", state, "--hostname", "new.test")
+	if !strings.Contains(stderr, "new local CA") || !strings.Contains(stderr, caFile) || !strings.Contains(stderr, "new.test") {
+		t.Errorf("no warning about the new CA: %q", stderr)
+	}
+	if second, _ := os.ReadFile(caFile); bytes.Equal(first, second) {
+		t.Error("ca.pem did not change")
+	}
+	// The same hostname again: no new CA, no warning.
+	if _, stderr := serveUntilReady(t, "--state", state, "--hostname", "new.test"); strings.Contains(stderr, "new local CA") {
+		t.Errorf("restart with the same hostname warns: %s", stderr)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/appcred/appcred/internal/fsutil"
 	"github.com/appcred/appcred/proof"
 )
 
@@ -200,34 +201,11 @@ func writeCertFiles(dir string, paths map[string]string, c *proof.Certificate, p
 		{pfxFile, pfx, 0o600},
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(paths[f.name], f.data, f.mode); err != nil {
+		if err := fsutil.WriteFileAtomic(paths[f.name], f.data, f.mode); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file with mode and renames it over
-// path, so a replaced file never keeps a looser mode or half its content.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after the rename
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(name, path)
 }
 
 func printCertText(w io.Writer, c certJSON, generated bool) error {

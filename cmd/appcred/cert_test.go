@@ -110,10 +110,17 @@ func TestCertNewRegisterAndToken(t *testing.T) {
 	// Register it on the running authority through the CLI, then get tokens with it.
 	mustRun(t, nil, "", "authority", "cert", "add", "--state", auth.Dir(), "--tenant", seed.TenantID,
 		"--app", seed.ClientID, "--cert", filepath.Join(dir, "cert.pem"))
-	// The running server rereads its state at most every 100 ms; wait that out once.
-	time.Sleep(150 * time.Millisecond)
-	pem := mustRun(t, nil, "", append([]string{"token", "--scope", seed.Scope, "--certificate", filepath.Join(dir, "combined.pem"),
-		"-o", "raw"}, authorityFlags()...)...)
+	// The running server rereads its state at most every 100 ms: retry until it knows the certificate.
+	pemArgs := append([]string{"token", "--scope", seed.Scope, "--certificate", filepath.Join(dir, "combined.pem"),
+		"-o", "raw"}, authorityFlags()...)
+	pem := run(t, nil, "", pemArgs...)
+	for deadline := time.Now().Add(10 * time.Second); pem.code != 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		pem = run(t, nil, "", pemArgs...)
+	}
+	if pem.code != 0 {
+		t.Fatalf("no token with the added certificate within 10 s: %s", pem)
+	}
 	wantAppToken(t, pem.stdout, "2")
 	pfxTok := mustRun(t, pwEnv, "", append([]string{"token", "--scope", seed.Scope, "--certificate", filepath.Join(dir, "cert.pfx"),
 		"--certificate-password-env", "PFX_PW", "--send-x5c", "-o", "raw"}, authorityFlags()...)...)
