@@ -31,7 +31,9 @@ type Options struct {
 	// certificate paths are relative to the working directory.
 	Config *Config
 	// Hostnames are extra DNS names or IP addresses for the server certificate
-	// (localhost, 127.0.0.1 and ::1 are always included).
+	// (localhost, 127.0.0.1 and ::1 are always included) and the Host header.
+	// The local CA is name-constrained to them; one outside an existing CA's
+	// constraints makes a new CA (see the package documentation).
 	Hostnames []string
 	// TLSCertFile and TLSKeyFile use the caller's certificate instead of the local CA.
 	TLSCertFile, TLSKeyFile string

@@ -23,7 +23,26 @@
 //	directory.lock         flock taken by writers
 //
 // Admin changes (State methods, also on Authority) are locked atomic writes
-// that a running server picks up within about 100 ms.
+// that a running server picks up within about 100 ms. Open creates the CA,
+// server certificate, first signing key and development tenant under the
+// same lock, so processes starting together on a new directory agree.
+//
+// Security choices:
+//   - The local CA carries critical NameConstraints: DNS localhost plus the
+//     Hostnames (and their subdomains), IP 127.0.0.0/8, ::1/128 plus IP
+//     Hostnames. A Hostname outside an existing CA's constraints (or a CA
+//     without constraints) makes Open replace the CA by one permitting the old
+//     and new names, logging a warning: clients must trust the new ca.pem.
+//   - The Host header must name the authority (a certificate name or the
+//     listen address, with the port the request came in on), since it becomes
+//     the issuer, the discovery URLs and the expected assertion audience;
+//     localhost and 127.0.0.1 both work, as distinct issuers. Another Host is
+//     answered 400 invalid_instance, AADSTS50049 ("Unknown or invalid
+//     instance"), without echoing it.
+//   - The JWKS is served with max-age=300. Keys are not pre-published:
+//     RotateKey's key signs at once, so a resource server caching the JWKS by
+//     its header, without refetching on an unknown kid, may reject new tokens
+//     for up to 5 minutes.
 //
 // From Go (tests, the CLI's demo):
 //
