@@ -25,8 +25,10 @@
 //
 // Costs: a hit is a few hash-map reads; a write (miss, refresh, eviction)
 // copies one of 1,024 shard maps, so it grows with len/1024 (about 4 µs at
-// 100k tokens). Every distinct client|host|tenant prefix is interned for the
-// life of the Cache. Unless Options.Now is set, a Cache runs one goroutine
+// 100k tokens). The first 1,024 distinct client|host|tenant prefixes are
+// interned for the life of the Cache (an entry then holds a 4-byte id instead
+// of its ~100-byte prefix); keys with later prefixes are held whole, so
+// a client that accepts any tenant cannot grow the table without bound. Unless Options.Now is set, a Cache runs one goroutine
 // (a coarse clock ticking twice a second); Close stops it.
 package cache
 
@@ -79,16 +81,17 @@ type Options struct {
 
 // Cache is a concurrent token cache. Create one with New and Close it when done.
 type Cache struct {
-	shards   [numShards]shard
-	seed     maphash.Seed
-	prefixes atomic.Pointer[prefixes]
-	prefixMu sync.Mutex
-	clock    *coarseClock // nil when Options.Now is set
-	now      func() time.Time
-	log      *slog.Logger
-	store    Store
-	skew     time.Duration
-	opt      Options
+	shards    [numShards]shard
+	seed      maphash.Seed
+	prefixes  atomic.Pointer[prefixes]
+	prefixMu  sync.Mutex
+	prefixCap int          // how many prefixes to intern: maxPrefixes (tests lower it)
+	clock     *coarseClock // nil when Options.Now is set
+	now       func() time.Time
+	log       *slog.Logger
+	store     Store
+	skew      time.Duration
+	opt       Options
 
 	ctx    context.Context // cancelled by Close; parent of background work
 	cancel context.CancelFunc
@@ -113,14 +116,14 @@ type entry struct {
 
 // entry.state bits.
 const (
-	refreshing uint32 = 1 << iota // a background refresh is running
+	refreshing uint32 = 1 << iota // a background refresh is running, or has replaced the entry
 	removed                       // deleted by Remove/Clear: never re-insert
 )
 
 // New returns an empty cache configured by o. Unless o.Now is set, it starts
 // one goroutine (a coarse clock for the hit path) that Close stops.
 func New(o Options) *Cache {
-	c := &Cache{seed: maphash.MakeSeed(), now: o.Now, log: o.Logger, store: o.Store, opt: o}
+	c := &Cache{seed: maphash.MakeSeed(), now: o.Now, log: o.Logger, store: o.Store, opt: o, prefixCap: maxPrefixes}
 	if c.now == nil {
 		c.now = time.Now
 		c.clock = startClock()
@@ -267,7 +270,7 @@ func (c *Cache) publish(ctx context.Context, key, ck string, v Token, fetch Fetc
 }
 
 // RemovePrefix removes every entry whose key starts with prefix (see
-// [ClientPrefix] and [MakePrefix]) from memory and from the Store, and returns how many.
+// [ClientPrefix] and [Prefix.String]) from memory and from the Store, and returns how many.
 func (c *Cache) RemovePrefix(ctx context.Context, prefix string) int {
 	return c.RemoveFunc(ctx, func(key string) bool { return strings.HasPrefix(key, prefix) })
 }
@@ -353,7 +356,7 @@ func (c *Cache) begin() bool {
 type Stats struct {
 	Hits            uint64 // Lookups that returned a token
 	Misses          uint64 // Lookups that did not
-	Fetches         uint64 // FetchFunc calls for misses and bypasses (not refreshes)
+	Fetches         uint64 // FetchFunc calls for misses (not refreshes)
 	StoreHits       uint64 // misses answered by the Store
 	Refreshes       uint64 // background refreshes started
 	RefreshFailures uint64 // background refreshes that failed

@@ -189,20 +189,17 @@ func TestStoreBehindMemory(t *testing.T) {
 	}
 }
 
-func TestBypassSkipsCacheAndReplaces(t *testing.T) {
+func TestPutReplacesCachedToken(t *testing.T) {
 	c := New(Options{})
 	defer c.Close()
 	ctx := context.Background()
 	k := key("claims")
 	c.Put(ctx, string(k), tokenAt("cached", time.Now(), time.Hour, 50*time.Minute), nil)
-	f := &counter{next: func(context.Context, int) (*Token, error) {
-		return tokenAt("fresh", time.Now(), time.Hour, 50*time.Minute), nil
-	}}
-	if tok, err := c.Bypass(ctx, string(k), f.fetch); err != nil || tok.AccessToken != "fresh" {
-		t.Fatalf("Bypass = %v, %v", tok, err)
+	if tok, err := c.Put(ctx, string(k), tokenAt("fresh", time.Now(), time.Hour, 50*time.Minute), nil); err != nil || tok.AccessToken != "fresh" {
+		t.Fatalf("Put = %v, %v", tok, err)
 	}
 	if tok := mustLookup(t, c, k); tok.AccessToken != "fresh" {
-		t.Fatalf("Lookup after Bypass = %v", tok)
+		t.Fatalf("Lookup after Put = %v", tok)
 	}
 }
 
@@ -234,7 +231,7 @@ func TestRemove(t *testing.T) {
 	mustLookup(t, c, []byte(keys["c1/t2"])) // a refresh is now in flight for c1/t2
 	<-f.started
 
-	if n := c.RemovePrefix(ctx, string(MakePrefix("c1", "h", "t1"))); n != 1 {
+	if n := c.RemovePrefix(ctx, MakePrefix("c1", "h", "t1").String()); n != 1 {
 		t.Fatalf("RemovePrefix(c1/h/t1) removed %d", n)
 	}
 	if n := c.RemovePrefix(ctx, ClientPrefix("C1")); n != 1 {
@@ -395,7 +392,8 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 				case 0:
 					c.Fetch(ctx, string(k), f)
 				case 1:
-					c.Bypass(ctx, string(k), f)
+					tok, _ := f(ctx)
+					c.Put(ctx, string(k), tok, f)
 				default:
 					c.RemoveFunc(ctx, func(s string) bool { return s == string(k) })
 				}
@@ -414,5 +412,55 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 	wg.Wait()
 	if st := c.Stats(); st.Hits+st.Misses != 8000 {
 		t.Fatalf("stats %+v: hits+misses != lookups", st)
+	}
+}
+
+// Past prefixCap distinct client|host|tenant prefixes (a client that accepts
+// any tenant), keys are stored whole instead of growing the intern table.
+func TestInterningIsBounded(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	c.prefixCap = 8
+	ctx := context.Background()
+	f := func(context.Context) (*Token, error) { return tokenAt("t", time.Now(), time.Hour, 50*time.Minute), nil }
+	keyOf := func(tenant int) string {
+		return string(AppendKey(nil, KeyParts{ClientID: "c", Host: "h", Tenant: fmt.Sprint("tenant", tenant), Scopes: []string{"s"}}))
+	}
+	const tenants = 50
+	for i := range tenants {
+		if _, err := c.Fetch(ctx, keyOf(i), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(c.prefixes.Load().names); n != c.prefixCap+1 {
+		t.Fatalf("%d prefixes interned, want %d", n, c.prefixCap+1)
+	}
+	for i := range tenants {
+		k := keyOf(i)
+		if _, ok := c.Lookup([]byte(k)); !ok {
+			t.Fatalf("tenant %d: miss", i)
+		}
+		ck, _ := c.compact(nil, []byte(k), false)
+		if got := c.fullKey(string(ck)); got != k {
+			t.Fatalf("tenant %d: fullKey = %q, want %q", i, got, k)
+		}
+	}
+	whole := []byte(keyOf(tenants - 1))
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, ok := c.Lookup(whole); !ok {
+			t.Fatal("miss")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Lookup of a key stored whole allocates %v times", allocs)
+	}
+	if _, ok := c.Lookup([]byte(keyOf(tenants))); ok {
+		t.Fatal("hit for a tenant never cached")
+	}
+	if n := c.RemovePrefix(ctx, MakePrefix("c", "h", fmt.Sprint("tenant", tenants-1)).String()); n != 1 {
+		t.Fatalf("RemovePrefix of a tenant stored whole removed %d", n)
+	}
+	if n := c.RemovePrefix(ctx, ClientPrefix("c")); n != tenants-1 || c.Len() != 0 {
+		t.Fatalf("RemovePrefix(client) removed %d, Len %d", n, c.Len())
 	}
 }

@@ -65,17 +65,6 @@ func (c *Cache) fill(ctx context.Context, key string, fetch FetchFunc) (*Token, 
 	return c.fetchAndPut(ctx, key, ck, fetch)
 }
 
-// Bypass calls fetch on ctx without consulting memory or the Store, and
-// publishes the result under key (memory and Store), replacing what was there.
-// It is for requests that must not be answered from the cache, such as a
-// claims challenge. Bypass calls are not coalesced.
-func (c *Cache) Bypass(ctx context.Context, key string, fetch FetchFunc) (*Token, error) {
-	if fetch == nil {
-		return nil, errors.New("cache: Bypass needs a FetchFunc")
-	}
-	return c.fetchAndPut(ctx, key, c.compactString(key), fetch)
-}
-
 func (c *Cache) fetchAndPut(ctx context.Context, key, ck string, fetch FetchFunc) (*Token, error) {
 	c.stats.fetches.Add(1)
 	t, err := fetch(ctx)
@@ -106,10 +95,34 @@ func (c *Cache) prepare(t *Token) (Token, error) {
 		return Token{}, errors.New("cache: token expiry is implausibly far away")
 	}
 	v := *t
+	now := c.now()
 	if v.RefreshOn.IsZero() {
-		v.RefreshOn = ComputeRefreshOn(c.now(), v.ExpiresOn, 0)
+		v.RefreshOn = ComputeRefreshOn(now, v.ExpiresOn, 0)
+	}
+	if latest := c.latestRefresh(now, v.ExpiresOn); v.RefreshOn.After(latest) {
+		v.RefreshOn = latest
 	}
 	return v, nil
+}
+
+// refreshLead is the least time the cache leaves between a token's RefreshOn
+// and the moment it stops serving it, for lookups to start the refresh and for
+// the refresh to finish.
+const refreshLead = time.Minute
+
+// latestRefresh is the latest RefreshOn that leaves room for refresh ahead
+// of a token seen at now that expires at expiresOn: refreshLead before it
+// stops being served (expiresOn − ExpirySkew), or half way there when the
+// remaining usable life is shorter than 2·refreshLead. It is how the cache
+// keeps a RefreshOn at or near expiry (a refresh_in close to the lifetime, a
+// stored token) from skipping refresh ahead; ComputeRefreshOn cannot, as it
+// does not know ExpirySkew.
+func (c *Cache) latestRefresh(now, expiresOn time.Time) time.Time {
+	end := expiresOn.Add(-c.skew)
+	if usable := end.Sub(now); usable < 2*refreshLead {
+		return now.Add(usable / 2)
+	}
+	return end.Add(-refreshLead)
 }
 
 // persist writes t to the Store, logging failure.
@@ -164,10 +177,12 @@ func (c *Cache) refresh(key string, e *entry) {
 			return
 		}
 	}
+	// e keeps its refreshing bit: it has been replaced (or removed, or
+	// superseded), and a Lookup that loaded it just before must not start a
+	// second refresh whose result replace would throw away.
 	if ne, ok := c.replace(c.compactString(key), e, v); ok && !shared {
 		c.persist(ctx, key, &ne.tok)
 	}
-	e.state.And(^refreshing)
 }
 
 // fresherInStore returns the Store's token for key when it is usable and

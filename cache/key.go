@@ -36,7 +36,11 @@ type KeyParts struct {
 	Tenant   string   // tenant id or domain; case-insensitive
 	Kind     Kind     // app or obo
 	Extra    string   // optional discriminator (claims hash, assertion hash); kept case-sensitive
-	Scopes   []string // requested scopes; order, case, surrounding spaces and duplicates do not matter
+	Scopes   []string // requested scopes; order, surrounding spaces and duplicates do not matter, nor case unless ExactScopes
+	// ExactScopes keeps the case of scopes: "Read" and "read" get different
+	// keys. Use it for generic OAuth 2.0 / OIDC issuers, whose scopes are
+	// case-sensitive (RFC 6749 §3.3); Entra ID and AD FS scopes are not.
+	ExactScopes bool
 }
 
 // sep separates the fields of a key. Field bytes equal to sep, ' ' (the scope
@@ -52,7 +56,10 @@ const maxStackScopes = 16
 //	clientid|host|tenant|kind|extra|scope1 scope2 ...
 //
 // with client id, host, tenant and scopes lower-cased, scopes trimmed, sorted
-// and de-duplicated, and '|', ' ' and '%' inside fields percent-escaped.
+// and de-duplicated, and '|', ' ' and '%' inside fields percent-escaped. With
+// k.ExactScopes the scopes keep their case (sorted and de-duplicated byte by
+// byte) and the kind field reads "app-cs" or "obo-cs", so such keys never
+// equal case-folded ones.
 // AppendKey does not allocate when dst has room and there are at most 16
 // scopes, so the hit path can build its key in a stack buffer:
 //
@@ -63,23 +70,42 @@ const maxStackScopes = 16
 // client|host|tenant| part once with [MakePrefix] and use [Prefix.AppendKey].
 func AppendKey(dst []byte, k KeyParts) []byte {
 	dst = appendPrefix(dst, k.ClientID, k.Host, k.Tenant)
-	return appendSuffix(dst, k.Kind, k.Extra, k.Scopes)
+	return appendSuffix(dst, k.Kind, k.Extra, k.Scopes, k.ExactScopes)
 }
 
-// Prefix is the canonical client|host|tenant| part of a key.
-type Prefix string
+// Prefix is the canonical client|host|tenant| part of the keys of one client,
+// made once with [MakePrefix], and whether those keys keep scope case.
+// The zero Prefix is the prefix of empty fields.
+type Prefix struct {
+	s     string
+	exact bool
+}
 
 // MakePrefix returns the canonical prefix of the keys of one client id,
-// authority host and tenant. It is also what [Cache.RemovePrefix] takes to
-// remove that client's tokens for that tenant.
+// authority host and tenant, with case-insensitive scopes. Its String is
+// what [Cache.RemovePrefix] takes to remove that client's tokens for that
+// tenant.
 func MakePrefix(clientID, host, tenant string) Prefix {
-	return Prefix(appendPrefix(nil, clientID, host, tenant))
+	return Prefix{s: string(appendPrefix(nil, clientID, host, tenant))}
 }
+
+// ExactScopes returns p for keys whose scopes keep their case (see
+// [KeyParts].ExactScopes), for a generic OAuth 2.0 / OIDC issuer:
+//
+//	p := cache.MakePrefix(clientID, host, tenant).ExactScopes()
+func (p Prefix) ExactScopes() Prefix {
+	p.exact = true
+	return p
+}
+
+// String returns the client|host|tenant| bytes of p, the start of every key
+// made with it.
+func (p Prefix) String() string { return p.s }
 
 // AppendKey appends the key p + kind|extra|scopes to dst: the same bytes as
 // the package-level AppendKey with the fields p was made from, with less work.
 func (p Prefix) AppendKey(dst []byte, kind Kind, extra string, scopes []string) []byte {
-	return appendSuffix(append(dst, p...), kind, extra, scopes)
+	return appendSuffix(append(dst, p.s...), kind, extra, scopes, p.exact)
 }
 
 // ClientPrefix returns the prefix shared by every key of one client id, for
@@ -97,22 +123,38 @@ func appendPrefix(dst []byte, clientID, host, tenant string) []byte {
 	return append(dst, sep)
 }
 
-func appendSuffix(dst []byte, kind Kind, extra string, scopes []string) []byte {
+// exactMark follows the kind in keys whose scopes keep their case.
+const exactMark = "-cs"
+
+func appendSuffix(dst []byte, kind Kind, extra string, scopes []string, exact bool) []byte {
 	dst = append(dst, kind.String()...)
+	if exact {
+		dst = append(dst, exactMark...)
+	}
 	dst = append(dst, sep)
 	dst = appendField(dst, extra, false)
 	dst = append(dst, sep)
-	return appendScopes(dst, scopes)
+	return appendScopes(dst, scopes, exact)
 }
 
-// appendScopes appends the trimmed scopes in case-insensitive order, skipping
-// empty ones and duplicates, separated by single spaces.
-func appendScopes(dst []byte, scopes []string) []byte {
+// compareScopes orders trimmed scopes: byte by byte when exact, else as if
+// lower-cased.
+func compareScopes(a, b string, exact bool) int {
+	if exact {
+		return strings.Compare(strings.TrimSpace(a), strings.TrimSpace(b))
+	}
+	return compareFold(a, b)
+}
+
+// appendScopes appends the trimmed scopes in order (case-insensitive and
+// lower-cased unless exact), skipping empty ones and duplicates, separated by
+// single spaces.
+func appendScopes(dst []byte, scopes []string, exact bool) []byte {
 	switch len(scopes) {
 	case 0:
 		return dst
 	case 1:
-		return appendField(dst, strings.TrimSpace(scopes[0]), true)
+		return appendField(dst, strings.TrimSpace(scopes[0]), !exact)
 	}
 	var stack [maxStackScopes]int
 	idx := stack[:0]
@@ -121,20 +163,20 @@ func appendScopes(dst []byte, scopes []string) []byte {
 	}
 	for i := range scopes { // insertion sort of indexes: n is small
 		idx = append(idx, i)
-		for j := len(idx) - 1; j > 0 && compareFold(scopes[idx[j-1]], scopes[idx[j]]) > 0; j-- {
+		for j := len(idx) - 1; j > 0 && compareScopes(scopes[idx[j-1]], scopes[idx[j]], exact) > 0; j-- {
 			idx[j-1], idx[j] = idx[j], idx[j-1]
 		}
 	}
 	first, prev := true, ""
 	for _, i := range idx {
 		s := strings.TrimSpace(scopes[i])
-		if s == "" || (!first && compareFold(prev, s) == 0) {
+		if s == "" || (!first && compareScopes(prev, s, exact) == 0) {
 			continue
 		}
 		if !first {
 			dst = append(dst, ' ')
 		}
-		dst = appendField(dst, s, true)
+		dst = appendField(dst, s, !exact)
 		first, prev = false, s
 	}
 	return dst
@@ -251,8 +293,9 @@ func decodeRune(s string) (rune, int) {
 	return r, n
 }
 
-// ParseKey splits a key made by [AppendKey] back into its parts (lower-cased,
-// scopes sorted). Stores use it to derive the fields of their own formats.
+// ParseKey splits a key made by [AppendKey] back into its parts (lower-cased
+// but for Extra and exact scopes, scopes sorted). Stores use it to derive the
+// fields of their own formats.
 func ParseKey(key string) (KeyParts, error) {
 	f := strings.Split(key, string(sep))
 	if len(f) != 6 {
@@ -267,7 +310,9 @@ func ParseKey(key string) (KeyParts, error) {
 			}
 		}
 	}
-	switch f[3] {
+	kind, exact := strings.CutSuffix(f[3], exactMark)
+	k.ExactScopes = exact
+	switch kind {
 	case "app":
 		k.Kind = KindApp
 	case "obo":

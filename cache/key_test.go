@@ -71,6 +71,49 @@ func TestKeyManyScopesAndUnicode(t *testing.T) {
 	}
 }
 
+func TestExactScopesKeepCase(t *testing.T) {
+	base := KeyParts{ClientID: "Client", Host: "IdP.Example", Tenant: "", ExactScopes: true,
+		Scopes: []string{"Read", "read", " write ", "Read", ""}}
+	k := string(AppendKey(nil, base))
+	if want := "client|idp.example||app-cs||Read read write"; k != want {
+		t.Fatalf("exact key = %q, want %q", k, want)
+	}
+	if got := string(MakePrefix("CLIENT", "idp.example", "").ExactScopes().AppendKey(nil, KindApp, "", []string{"write", "read", "Read"})); got != k {
+		t.Errorf("Prefix.ExactScopes().AppendKey = %q, want %q", got, k)
+	}
+	one := func(exact bool, scopes ...string) string {
+		return string(AppendKey(nil, KeyParts{ClientID: "c", Host: "h", ExactScopes: exact, Scopes: scopes}))
+	}
+	for _, tc := range []struct {
+		name string
+		a, b string
+		same bool
+	}{
+		{"case apart when exact", one(true, "Read"), one(true, "read"), false},
+		{"case apart among several", one(true, "a", "Read"), one(true, "a", "read"), false},
+		{"order and spaces still ignored", one(true, "B", " a"), one(true, "a", "B "), true},
+		{"case folded otherwise", one(false, "Read"), one(false, "read"), true},
+		{"exact never equals folded", one(true, "read"), one(false, "read"), false},
+	} {
+		if (tc.a == tc.b) != tc.same {
+			t.Errorf("%s: %q vs %q", tc.name, tc.a, tc.b)
+		}
+	}
+	p, err := ParseKey(k)
+	want := KeyParts{ClientID: "client", Host: "idp.example", ExactScopes: true, Scopes: []string{"Read", "read", "write"}}
+	if err != nil || !reflect.DeepEqual(p, want) {
+		t.Fatalf("ParseKey = %+v, %v; want %+v", p, err, want)
+	}
+	exact := MakePrefix("c", "h", "t").ExactScopes()
+	allocs := testing.AllocsPerRun(50, func() {
+		var buf [256]byte
+		exact.AppendKey(buf[:0], KindApp, "", []string{"B", "a", "C"})
+	})
+	if allocs != 0 {
+		t.Errorf("exact Prefix.AppendKey: %v allocations", allocs)
+	}
+}
+
 func TestParseKeyRoundTrip(t *testing.T) {
 	p := KeyParts{ClientID: "c|1", Host: "h%x", Tenant: "t 1", Kind: KindOBO, Extra: "Hash|X", Scopes: []string{"b s", "a"}}
 	got, err := ParseKey(string(AppendKey(nil, p)))
@@ -95,7 +138,7 @@ func TestPrefixes(t *testing.T) {
 	if got := string(p.AppendKey(nil, KindOBO, "x", []string{"S1", "s2"})); got != k {
 		t.Errorf("Prefix.AppendKey = %q, want %q", got, k)
 	}
-	for _, p := range []string{ClientPrefix("c"), string(p)} {
+	for _, p := range []string{ClientPrefix("c"), p.String()} {
 		if !strings.HasPrefix(k, p) {
 			t.Errorf("key %q lacks prefix %q", k, p)
 		}
@@ -131,11 +174,18 @@ func TestComputeRefreshOn(t *testing.T) {
 		want      time.Duration // after issue
 	}{
 		{"refresh_in sent", 24 * h, 3 * h, 3 * h},
-		{"refresh_in past expiry", h, 2 * h, h},
+		{"refresh_in just before expiry", h, h - time.Second, h - time.Second}, // the cache clamps it
+		{"refresh_in at expiry: lifetime rules", h, h, 55 * time.Minute},
+		{"refresh_in past expiry: lifetime rules", h, 2 * h, 55 * time.Minute},
+		{"refresh_in past expiry, long-lived", 24 * h, 48 * h, 12 * h},
 		{"long-lived: half", 24 * h, 0, 12 * h},
 		{"exactly 2h: half", 2 * h, 0, h},
 		{"short: 5 min before", h, 0, 55 * time.Minute},
-		{"shorter than 5 min", 3 * time.Minute, 0, 0},
+		{"10 min: 5 min before is half", 10 * time.Minute, 0, 5 * time.Minute},
+		{"6 min: half, not 1 min", 6 * time.Minute, 0, 3 * time.Minute},
+		{"5 min: half, not at issue", 5 * time.Minute, 0, 150 * time.Second},
+		{"shorter than 5 min: half", 3 * time.Minute, 0, 90 * time.Second},
+		{"seconds: half", 2 * time.Second, 0, time.Second},
 	} {
 		if got := ComputeRefreshOn(t0, t0.Add(tc.life), tc.refreshIn); !got.Equal(t0.Add(tc.want)) {
 			t.Errorf("%s: got %v, want issue+%v", tc.name, got.Sub(t0), tc.want)
@@ -212,16 +262,17 @@ func TestKeyInvalidUTF8StaysDistinct(t *testing.T) {
 // FuzzKey checks that every key parses back and that canonicalising a parsed
 // key reproduces it; and that ParseKey never panics on outside input.
 func FuzzKey(f *testing.F) {
-	f.Add("Client", "Login.Host", "Tenant", "Extra|x", "API://A/.default", " b ", "app|x")
-	f.Add("c|1", "h%2", "t 3", "", "\xff", "ß", "||||||")
-	f.Fuzz(func(t *testing.T, client, host, tenant, extra, s1, s2, raw string) {
+	f.Add("Client", "Login.Host", "Tenant", "Extra|x", "API://A/.default", " b ", "app|x", false)
+	f.Add("c|1", "h%2", "t 3", "", "\xff", "ß", "||||||", false)
+	f.Add("c", "h", "", "", "Read", "read", "c|h||app-cs||a", true)
+	f.Fuzz(func(t *testing.T, client, host, tenant, extra, s1, s2, raw string, exact bool) {
 		ParseKey(raw)
-		k := AppendKey(nil, KeyParts{ClientID: client, Host: host, Tenant: tenant, Kind: KindOBO, Extra: extra, Scopes: []string{s1, s2}})
+		k := AppendKey(nil, KeyParts{ClientID: client, Host: host, Tenant: tenant, Kind: KindOBO, Extra: extra, Scopes: []string{s1, s2}, ExactScopes: exact})
 		p, err := ParseKey(string(k))
 		if err != nil {
 			t.Fatalf("ParseKey(%q): %v", k, err)
 		}
-		if p.Extra != extra || p.Kind != KindOBO {
+		if p.Extra != extra || p.Kind != KindOBO || p.ExactScopes != exact {
 			t.Fatalf("ParseKey(%q) = %+v", k, p)
 		}
 		if again := AppendKey(nil, p); string(again) != string(k) {

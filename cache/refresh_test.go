@@ -239,3 +239,127 @@ func TestUnclosedCacheStopsItsClock(t *testing.T) {
 	}
 	t.Fatal("the coarse clock of an unreachable Cache was never stopped")
 }
+
+// Short-lived tokens whose RefreshOn comes from ComputeRefreshOn (as the
+// client computes it) are refreshed about twice a lifetime under steady
+// traffic, not back to back.
+func TestShortLivedTokensRefreshHalfWay(t *testing.T) {
+	for _, life := range []time.Duration{300 * time.Second, 6 * time.Minute, 2 * time.Minute} {
+		t.Run(life.String(), func(t *testing.T) {
+			clk := newClock()
+			store := newMemStore() // its puts tell when a refresh has landed
+			c := New(Options{Now: clk.Now, Store: store})
+			defer c.Close()
+			k := key("short-lived")
+			f := &counter{next: func(context.Context, int) (*Token, error) {
+				now := clk.Now()
+				return &Token{AccessToken: "t", ExpiresOn: now.Add(life), RefreshOn: ComputeRefreshOn(now, now.Add(life), 0)}, nil
+			}}
+			first, err := c.Fetch(context.Background(), string(k), f.fetch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-store.puts
+			// Half the lifetime, or half the usable life (the cache leaves
+			// room for refresh ahead before ExpiresOn-ExpirySkew).
+			every := first.RefreshOn.Sub(clk.Now())
+			if every < (life-DefaultExpirySkew)/2 {
+				t.Fatalf("RefreshOn = issue+%v for a %v token", every, life)
+			}
+			const span = 20 * time.Minute
+			refreshes := uint64(0)
+			for elapsed := time.Duration(0); elapsed < span; elapsed += time.Second { // a hit every second
+				tok := mustLookup(t, c, k)
+				if !clk.Now().Before(tok.ExpiresOn.Add(-DefaultExpirySkew)) {
+					t.Fatalf("served a token past its usable life at +%v", elapsed)
+				}
+				if st := c.Stats(); st.Refreshes > refreshes { // wait for it to land
+					refreshes = st.Refreshes
+					<-store.puts
+				}
+				clk.Advance(time.Second)
+			}
+			if want := uint64(span / every); refreshes < want-1 || refreshes > want+1 {
+				t.Fatalf("%d refreshes of a %v token over %v of hits, want about %d", refreshes, life, span, want)
+			}
+			if n := f.calls(); uint64(n) != refreshes+1 {
+				t.Fatalf("%d fetches for %d refreshes", n, refreshes)
+			}
+		})
+	}
+}
+
+// A RefreshOn at or just before the moment a token stops being served (a
+// refresh_in close to the lifetime, a stored token) is moved earlier, so a
+// hit still starts a refresh ahead of expiry.
+func TestRefreshOnLeavesRoomForRefreshAhead(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Now: clk.Now})
+	defer c.Close()
+	k := key("late")
+	f := &counter{started: make(chan struct{}, 1), next: func(context.Context, int) (*Token, error) {
+		return tokenAt("new", clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	for _, refreshAfter := range []time.Duration{time.Hour, time.Hour - time.Second, 59*time.Minute + 20*time.Second} {
+		tok, err := c.Put(context.Background(), "x", tokenAt("old", clk.Now(), time.Hour, refreshAfter), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := clk.Now().Add(time.Hour - DefaultExpirySkew - refreshLead); !tok.RefreshOn.Equal(want) {
+			t.Errorf("refresh after %v: RefreshOn = +%v, want +%v", refreshAfter, tok.RefreshOn.Sub(clk.Now()), want.Sub(clk.Now()))
+		}
+	}
+	// Earlier RefreshOn values are kept as they are.
+	if tok, _ := c.Put(context.Background(), "x", tokenAt("old", clk.Now(), time.Hour, 55*time.Minute), nil); !tok.RefreshOn.Equal(clk.Now().Add(55 * time.Minute)) {
+		t.Errorf("RefreshOn moved: +%v", tok.RefreshOn.Sub(clk.Now()))
+	}
+	// A short usable life: half way to the end of it.
+	if tok, _ := c.Put(context.Background(), "x", tokenAt("old", clk.Now(), 90*time.Second, 90*time.Second), nil); !tok.RefreshOn.Equal(clk.Now().Add(30 * time.Second)) {
+		t.Errorf("90 s token: RefreshOn = +%v, want +30s", tok.RefreshOn.Sub(clk.Now()))
+	}
+
+	old, _ := c.Put(context.Background(), string(k), tokenAt("old", clk.Now(), time.Hour, time.Hour), f.fetch)
+	clk.Advance(time.Hour - DefaultExpirySkew - time.Second) // the last second it is served
+	if tok := mustLookup(t, c, k); tok != old {
+		t.Fatalf("Lookup = %v", tok)
+	}
+	if st := c.Stats(); st.Refreshes != 1 {
+		t.Fatalf("no refresh ahead before the token stops being served: stats %+v", st)
+	}
+	<-f.started
+	c.Close()
+	if tok := mustLookup(t, c, k); tok.AccessToken != "new" {
+		t.Fatalf("after the refresh Lookup = %v", tok)
+	}
+}
+
+// A Lookup that loaded an entry just before its refresh replaced it must not
+// start a second refresh (whose result replace would throw away).
+func TestReplacedEntryStartsNoSecondRefresh(t *testing.T) {
+	clk := newClock()
+	store := newMemStore()
+	c := New(Options{Now: clk.Now, Store: store})
+	defer c.Close()
+	k := key("dup")
+	f := &counter{next: func(_ context.Context, n int) (*Token, error) {
+		return tokenAt(fmt.Sprint("tok-", n+1), clk.Now(), time.Hour, 50*time.Minute), nil
+	}}
+	c.Put(context.Background(), string(k), tokenAt("tok-1", clk.Now(), time.Hour, 50*time.Minute), f.fetch)
+	<-store.puts
+	clk.Advance(51 * time.Minute)
+	ck := c.compactString(string(k))
+	stale := c.shardOf([]byte(ck)).load()[ck] // what a racing Lookup has loaded
+	mustLookup(t, c, k)                       // starts the refresh
+	<-store.puts                              // it has replaced stale
+	if tok := mustLookup(t, c, k); tok.AccessToken != "tok-2" {
+		t.Fatalf("after refresh Lookup = %v", tok)
+	}
+	c.refreshAhead(k, stale, clk.Now()) // the racing Lookup goes on with stale
+	c.Close()                           // waits for any refresh it started
+	if n, st := f.calls(), c.Stats(); n != 1 || st.Refreshes != 1 {
+		t.Fatalf("%d fetches, %d refreshes started; want 1 (the replaced entry refreshed again)", n, st.Refreshes)
+	}
+	if tok := mustLookup(t, c, k); tok.AccessToken != "tok-2" {
+		t.Fatalf("Lookup = %v", tok)
+	}
+}

@@ -17,7 +17,9 @@ import (
 //
 //   - Keys are stored compactly: the client|host|tenant| prefix that every key
 //     of one client repeats is interned once as a 4-byte id, so an entry holds
-//     only id + kind|extra|scopes.
+//     only id + kind|extra|scopes. Interning stops at maxPrefixes prefixes
+//     (a caller that accepts any tenant must not grow the table without
+//     bound): keys with other prefixes are stored whole, under id 0.
 //   - Entries live in numShards copy-on-write maps. Readers load a shard's map
 //     with one atomic load and never lock; writers (misses, refreshes,
 //     evictions: rare) clone the shard's map under its mutex, change the clone
@@ -30,9 +32,10 @@ import (
 const (
 	numShards     = 1024 // power of two; a write copies len/numShards entries
 	sweepEvery    = time.Minute
-	prefixBytes   = 4   // size of an interned prefix id in a compact key
-	stackKey      = 256 // compact keys up to this size are built on the stack
-	probePrefixes = 4   // prefixes compared directly before hashing
+	prefixBytes   = 4    // size of an interned prefix id in a compact key
+	stackKey      = 256  // compact keys up to this size are built on the stack
+	probePrefixes = 4    // prefixes compared directly before hashing
+	maxPrefixes   = 1024 // prefixes interned per Cache; later ones are not
 	clockTick     = 500 * time.Millisecond
 	clockSlack    = 2 * time.Second // > clockTick plus timer lateness
 	numStripes    = 8
@@ -74,11 +77,16 @@ func (c *Cache) shardOf(ck []byte) *shard {
 }
 
 // prefixes interns key prefixes: ids maps a prefix to its index in names.
-// The table is copy-on-write; id 0 is the empty prefix.
+// The table is copy-on-write and only grows; id 0 is the empty prefix, under
+// which keys of fewer than three fields and, once the table is full, keys of
+// prefixes not interned are stored whole.
 type prefixes struct {
 	ids   map[string]uint32
 	names []string
 }
+
+// full reports whether t takes no more prefixes (names[0] is the empty one).
+func (t *prefixes) full(limit int) bool { return len(t.names) > limit }
 
 // splitKey returns the length of key's client|host|tenant| prefix (0 when
 // key has fewer than three separators).
@@ -110,11 +118,16 @@ func (c *Cache) compact(dst, key []byte, create bool) ([]byte, bool) {
 	}
 	n := splitKey(key)
 	id, ok := t.ids[string(key[:n])]
-	if !ok {
-		if !create {
-			return dst, false
+	switch {
+	case ok:
+	case t.full(c.prefixCap): // never interned now: stored whole
+		n = 0
+	case !create:
+		return dst, false
+	default:
+		if id, ok = c.intern(string(key[:n])); !ok {
+			n = 0 // the table filled up meanwhile
 		}
-		id = c.intern(string(key[:n]))
 	}
 	dst = binary.BigEndian.AppendUint32(dst, id)
 	return append(dst, key[n:]...), true
@@ -131,27 +144,25 @@ func (c *Cache) fullKey(ck string) string {
 	return c.prefixes.Load().names[binary.BigEndian.Uint32([]byte(ck))] + ck[prefixBytes:]
 }
 
-// intern returns the id of prefix, adding it to the table.
-func (c *Cache) intern(prefix string) uint32 {
+// intern returns the id of prefix, adding it to the table, or reports false
+// when the table is full. Its copy costs O(prefixCap) at most.
+func (c *Cache) intern(prefix string) (uint32, bool) {
 	c.prefixMu.Lock()
 	defer c.prefixMu.Unlock()
 	old := c.prefixes.Load()
 	if id, ok := old.ids[prefix]; ok {
-		return id
+		return id, true
 	}
-	if len(old.names) == math.MaxUint32 {
-		panic("cache: more than 2³² distinct client prefixes")
+	if old.full(c.prefixCap) {
+		return 0, false
 	}
-	t := &prefixes{ids: make(map[string]uint32, len(old.ids)+1), names: make([]string, len(old.names), len(old.names)+1)}
-	for k, v := range old.ids {
-		t.ids[k] = v
-	}
+	t := &prefixes{ids: maps.Clone(old.ids), names: make([]string, len(old.names), len(old.names)+1)}
 	copy(t.names, old.names)
 	id := uint32(len(t.names))
 	t.ids[prefix] = id
 	t.names = append(t.names, strings.Clone(prefix))
 	c.prefixes.Store(t)
-	return id
+	return id, true
 }
 
 // coarseClock holds the wall clock in unix nanoseconds, updated every

@@ -64,23 +64,31 @@ const (
 )
 
 // ComputeRefreshOn returns when a token issued at issuedAt and expiring at
-// expiresOn should be refreshed: issuedAt+refreshIn when the authority sent
-// refresh_in (refreshIn > 0, capped at expiresOn), else half the lifetime when
-// the lifetime is at least 2 h, else 5 minutes before expiry, never before
-// issuedAt.
+// expiresOn should be refreshed:
+//
+//   - issuedAt+refreshIn when the authority sent refresh_in (refreshIn > 0)
+//     and that is before expiresOn; a refresh_in at or past the lifetime is
+//     ignored and the rules below apply;
+//   - half the lifetime when the lifetime is at least 2 h;
+//   - else 5 minutes before expiry, but never before half the lifetime, so a
+//     short-lived token (10 min or less) is refreshed half way through its life
+//     rather than at once, back to back.
+//
+// A [Cache] additionally moves RefreshOn earlier when it would leave less than
+// a minute (or half the usable life) between RefreshOn and the moment the
+// token stops being served (ExpiresOn − ExpirySkew), so that refresh ahead
+// can happen; ComputeRefreshOn does not know the cache's skew.
 func ComputeRefreshOn(issuedAt, expiresOn time.Time, refreshIn time.Duration) time.Time {
-	if refreshIn > 0 {
-		if r := issuedAt.Add(refreshIn); r.Before(expiresOn) {
-			return r
-		}
-		return expiresOn
-	}
 	life := expiresOn.Sub(issuedAt)
-	if life >= longLived {
-		return issuedAt.Add(life / 2)
+	if refreshIn > 0 && refreshIn < life {
+		return issuedAt.Add(refreshIn)
 	}
-	if r := expiresOn.Add(-refreshMargin); r.After(issuedAt) {
+	half := issuedAt.Add(life / 2)
+	if life >= longLived {
+		return half
+	}
+	if r := expiresOn.Add(-refreshMargin); r.After(half) {
 		return r
 	}
-	return issuedAt
+	return half
 }
