@@ -145,7 +145,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		cfg:      cfg,
 		log:      log,
 		ownHTTP:  own,
-		prefix:   cache.MakePrefix(clientID, info.Host, info.Tenant),
+		prefix:   keyPrefix(clientID, info),
 		extra:    capabilitiesExtra(cfg.capabilities),
 		resolver: authority.NewResolver(wc, authority.ResolverOptions{
 			DisableInstanceDiscovery: cfg.noDiscovery,
@@ -155,6 +155,16 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
 	}
 	return c, nil
+}
+
+// keyPrefix is the cache-key prefix of a client: scopes are case-insensitive
+// at Entra and AD FS, case-sensitive (RFC 6749 §3.3) at a generic issuer.
+func keyPrefix(clientID string, info authority.Info) cache.Prefix {
+	p := cache.MakePrefix(clientID, info.Host, info.Tenant)
+	if info.Kind == authority.Generic {
+		p = p.ExactScopes()
+	}
+	return p
 }
 
 func checkCertificate(p Proof, info authority.Info, log *slog.Logger) error {

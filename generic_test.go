@@ -119,6 +119,11 @@ func TestGenericIssuer(t *testing.T) {
 			if n := g.requests.Load() - before; n != 1 {
 				t.Fatalf("%d requests, want 1", n)
 			}
+			// Scopes are case-sensitive at a generic issuer: "Orders.Read" is another token.
+			tok, err := c.AcquireTokenForClient(context.Background(), []string{"Orders.Read"})
+			if err != nil || tok.FromCache || tok.AccessToken != "opaque-Orders.Read" {
+				t.Fatalf("scope case: from cache %v, err %v", tok.FromCache, err)
+			}
 		})
 	}
 	c, _ := New(g.srv.URL, g.clientID, FromSecret("wrong-Zq8v1x"), WithGenericIssuer(), WithHTTPClient(g.srv.Client()))
