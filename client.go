@@ -261,6 +261,21 @@ func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opt
 	return c.acquireSlow(ctx, string(key), tenant, scopes, o.claims)
 }
 
+// refresher returns the function that fetches (and later refreshes) the token
+// for tenant and scopes. It is kept with every cached token, so it stays
+// small: the common single scope is captured as a string (strings are
+// immutable), more scopes as a copy of the caller's slice.
+func (c *Client) refresher(tenant string, scopes []string) cache.FetchFunc {
+	if len(scopes) == 1 {
+		scope := scopes[0]
+		return func(ctx context.Context) (*cache.Token, error) {
+			return c.requestToken(ctx, tenant, []string{scope}, "")
+		}
+	}
+	scopes = append([]string(nil), scopes...) // the refresher outlives the caller's slice
+	return func(ctx context.Context) (*cache.Token, error) { return c.requestToken(ctx, tenant, scopes, "") }
+}
+
 func applyAcquireOptions(opts []AcquireOption) acquireOptions {
 	var o acquireOptions
 	for _, f := range opts {
@@ -284,8 +299,7 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.timeout)
 		defer cancel()
 	}
-	scopes = append([]string(nil), scopes...) // the refresher outlives the caller's slice
-	fetch := func(ctx context.Context) (*cache.Token, error) { return c.requestToken(ctx, tenant, scopes, "") }
+	fetch := c.refresher(tenant, scopes)
 	var t *cache.Token
 	var err error
 	if claims == "" {

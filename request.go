@@ -58,9 +58,6 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
-	if resp.ExtExpiresIn > 0 {
-		t.ExtExpiresOn = now.Add(time.Duration(resp.ExtExpiresIn) * time.Second)
-	}
 	c.log.Debug("appcred: token acquired from authority", "endpoint", ep.TokenEndpoint, "token", t)
 	return t, nil
 }

@@ -32,7 +32,7 @@ var accessToken = "eyJ" + strings.Repeat("x", 1200)
 func benchToken(context.Context) (*Token, error) {
 	now := time.Now()
 	return &Token{AccessToken: accessToken, TokenType: "Bearer", ExpiresOn: now.Add(time.Hour),
-		RefreshOn: now.Add(50 * time.Minute), ExtExpiresOn: now.Add(2 * time.Hour)}, nil
+		RefreshOn: now.Add(50 * time.Minute)}, nil
 }
 
 func filled(b *testing.B, n int) (*Cache, []KeyParts) {

@@ -12,12 +12,14 @@ import (
 //
 // Its String, GoString and LogValue methods leave the access token out, so a
 // Token can be printed or logged safely; JSON encoding (for stores) keeps it.
+//
+// It is kept small on purpose (one per cached token): Entra's ext_expires_in
+// is not kept, since nothing serves tokens past ExpiresOn.
 type Token struct {
-	AccessToken  string    `json:"access_token"`
-	TokenType    string    `json:"token_type,omitempty"`
-	ExpiresOn    time.Time `json:"expires_on"`
-	RefreshOn    time.Time `json:"refresh_on,omitzero"`
-	ExtExpiresOn time.Time `json:"ext_expires_on,omitzero"`
+	AccessToken string    `json:"access_token"`
+	TokenType   string    `json:"token_type,omitempty"`
+	ExpiresOn   time.Time `json:"expires_on"`
+	RefreshOn   time.Time `json:"refresh_on,omitzero"`
 }
 
 // String describes t without the access token.
