@@ -31,16 +31,16 @@ func (k Kind) String() string {
 
 // KeyParts are the fields of a canonical cache key.
 type KeyParts struct {
-	ClientID string   // application (client) id; compared case-insensitively
-	Host     string   // authority host, e.g. login.microsoftonline.com; case-insensitive
-	Tenant   string   // tenant id or domain; case-insensitive
-	Kind     Kind     // app or obo
-	Extra    string   // optional discriminator (claims hash, assertion hash); kept case-sensitive
-	Scopes   []string // requested scopes; order, surrounding spaces and duplicates do not matter, nor case unless ExactScopes
+	ClientID string // application (client) id; compared case-insensitively
+	Host     string // authority host, e.g. login.microsoftonline.com; case-insensitive
+	Tenant   string // tenant id or domain; case-insensitive
+	Kind     Kind   // app or obo
 	// ExactScopes keeps the case of scopes: "Read" and "read" get different
 	// keys. Use it for generic OAuth 2.0 / OIDC issuers, whose scopes are
 	// case-sensitive (RFC 6749 §3.3); Entra ID and AD FS scopes are not.
 	ExactScopes bool
+	Extra       string   // optional discriminator (claims hash, assertion hash); kept case-sensitive
+	Scopes      []string // requested scopes; order, surrounding spaces and duplicates do not matter, nor case unless ExactScopes
 }
 
 // sep separates the fields of a key. Field bytes equal to sep, ' ' (the scope
