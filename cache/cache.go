@@ -15,6 +15,9 @@
 //	return c.Fetch(ctx, string(key), fetch)
 //
 // A token is usable while now < ExpiresOn − ExpirySkew (30 s by default).
+// Its RefreshOn ([ComputeRefreshOn] when the FetchFunc leaves it zero) is
+// moved earlier when needed to fall at least a minute (or half the remaining
+// usable life) before that moment, so refresh ahead can happen.
 // The first Lookup at or after a token's RefreshOn starts one background
 // refresh for that key (using the FetchFunc that produced the token) and still
 // returns the cached token; a failed refresh is retried with jittered
