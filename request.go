@@ -27,24 +27,26 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 	if err != nil {
 		return nil, err
 	}
-	form := url.Values{
-		"grant_type": {"client_credentials"},
-		"client_id":  {c.clientID},
-		"scope":      {strings.Join(scopes, " ")},
-	}
 	claims, err = mergeCapabilities(claims, c.cfg.capabilities)
 	if err != nil {
 		return nil, err
 	}
-	if claims != "" {
-		form.Set("claims", claims)
-	}
-	hdr, err := c.addProof(ctx, info, ep, form)
-	if err != nil {
-		return nil, err
+	// The form and proof are built for each attempt: a retry must not replay
+	// a client assertion's jti, which authorities accept once.
+	build := func(ctx context.Context) (url.Values, http.Header, error) {
+		form := url.Values{
+			"grant_type": {"client_credentials"},
+			"client_id":  {c.clientID},
+			"scope":      {strings.Join(scopes, " ")},
+		}
+		if claims != "" {
+			form.Set("claims", claims)
+		}
+		hdr, err := c.addProof(ctx, info, ep, form)
+		return form, hdr, err
 	}
 	now := c.now()
-	resp, err := c.wire.PostForm(ctx, ep.TokenEndpoint, form, hdr)
+	resp, err := c.wire.PostFormFunc(ctx, ep.TokenEndpoint, build)
 	if err != nil {
 		return nil, err
 	}

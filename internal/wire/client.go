@@ -81,17 +81,34 @@ type response struct {
 	attempts int
 }
 
+// FormBuilder builds the form and extra headers (for example Authorization
+// for client_secret_basic) of one attempt of a token request. PostFormFunc
+// calls it before every attempt, so a client assertion, whose jti an
+// authority accepts once, is signed afresh for each retry.
+type FormBuilder func(ctx context.Context) (url.Values, http.Header, error)
+
 // PostForm posts form to endpoint (a token endpoint) with the telemetry
-// headers plus hdr (for example Authorization for client_secret_basic), retrying
-// transient failures, and decodes the token response. Every failure is an *Error.
+// headers plus hdr, retrying transient failures with the same form, and
+// decodes the token response. Every failure is an *Error. Use PostFormFunc
+// when the form holds a single-use proof such as a client assertion.
 func (c *Client) PostForm(ctx context.Context, endpoint string, form url.Values, hdr http.Header) (*TokenResponse, error) {
+	return c.PostFormFunc(ctx, endpoint, func(context.Context) (url.Values, http.Header, error) { return form, hdr, nil })
+}
+
+// PostFormFunc is PostForm with the form and headers built by build before
+// each attempt (retries included). An error from build ends the request and is
+// returned as is; every other failure is an *Error.
+func (c *Client) PostFormFunc(ctx context.Context, endpoint string, build FormBuilder) (*TokenResponse, error) {
 	const op = "token request"
-	resp, werr := c.do(ctx, op, http.MethodPost, endpoint, form, hdr)
-	if werr != nil {
-		return nil, werr
+	if build == nil {
+		return nil, &Error{Op: op, Endpoint: redactURL(endpoint), Err: errors.New("no form builder given")}
 	}
-	tok, err := ParseTokenResponse(resp.body)
-	if err == nil {
+	resp, sent, err := c.do(ctx, op, http.MethodPost, endpoint, build)
+	if err != nil {
+		return nil, err
+	}
+	tok, perr := ParseTokenResponse(resp.body)
+	if perr == nil {
 		return tok, nil
 	}
 	e := c.newError(op, endpoint, resp)
@@ -99,9 +116,9 @@ func (c *Client) PostForm(ctx context.Context, endpoint string, form url.Values,
 	if ParseError(resp.body, &oauth) == nil && oauth.Code != "" {
 		_ = ParseError(resp.body, e) // a 200 carrying an OAuth error
 	} else {
-		e.Err = err
+		e.Err = perr
 	}
-	scrub(e, form, hdr)
+	scrub(e, sent.form, sent.hdr)
 	return nil, e
 }
 
@@ -110,9 +127,9 @@ func (c *Client) PostForm(ctx context.Context, endpoint string, form url.Values,
 // *Error; a non-2xx response has its OAuth / Entra error body parsed.
 func (c *Client) GetJSON(ctx context.Context, rawURL string, v any) error {
 	const op = "discovery request"
-	resp, werr := c.do(ctx, op, http.MethodGet, rawURL, nil, nil)
-	if werr != nil {
-		return werr
+	resp, _, err := c.do(ctx, op, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return err
 	}
 	if err := decodeObject(resp.body, v); err != nil {
 		e := c.newError(op, rawURL, resp)
@@ -122,15 +139,21 @@ func (c *Client) GetJSON(ctx context.Context, rawURL string, v any) error {
 	return nil
 }
 
-// do runs the shared retry loop and returns a 2xx response or an *Error.
-func (c *Client) do(ctx context.Context, op, method, endpoint string, form url.Values, hdr http.Header) (*response, *Error) {
-	body := ""
-	if method == http.MethodPost {
-		body = form.Encode()
-	}
+// sentForm is the form and headers of the last attempt, kept to scrub them
+// from error text.
+type sentForm struct {
+	form url.Values
+	hdr  http.Header
+}
+
+// do runs the shared retry loop and returns a 2xx response or an error: an
+// *Error, or build's own error. A POST builds its form with build before every
+// attempt; a GET has no body (build is nil).
+func (c *Client) do(ctx context.Context, op, method, endpoint string, build FormBuilder) (*response, sentForm, error) {
+	var sent sentForm
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &Error{Op: op, Endpoint: redactURL(endpoint), Err: errors.New("invalid endpoint URL: want an absolute http(s) URL")}
+		return nil, sent, &Error{Op: op, Endpoint: redactURL(endpoint), Err: errors.New("invalid endpoint URL: want an absolute http(s) URL")}
 	}
 	requestID := uuid.NewString()
 	maxRetries := c.MaxRetries
@@ -142,7 +165,16 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, form url.V
 	}
 	var last *Error
 	for attempt := 0; ; attempt++ {
-		resp, err := c.attempt(ctx, method, endpoint, body, hdr, requestID)
+		body := ""
+		if build != nil {
+			form, hdr, err := build(ctx)
+			if err != nil {
+				return nil, sent, err
+			}
+			sent = sentForm{form: form, hdr: hdr}
+			body = form.Encode()
+		}
+		resp, err := c.attempt(ctx, method, endpoint, body, sent.hdr, requestID)
 		var retry bool
 		switch {
 		case err != nil:
@@ -150,7 +182,7 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, form url.V
 			retry = retryableTransport(ctx, err)
 		case resp.status >= 200 && resp.status < 300:
 			resp.attempts = attempt + 1
-			return resp, nil
+			return resp, sent, nil
 		default:
 			last = c.newError(op, endpoint, resp)
 			if perr := ParseError(resp.body, last); perr != nil {
@@ -162,19 +194,19 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, form url.V
 			retry = retryableStatus(resp.status)
 		}
 		last.Attempts = attempt + 1
-		scrub(last, form, hdr)
+		scrub(last, sent.form, sent.hdr)
 		if !retry || attempt >= maxRetries {
-			return nil, last
+			return nil, sent, last
 		}
 		wait := backoff(attempt, c.baseDelay(), c.maxDelay())
 		if last.RetryAfter > 0 {
 			if last.RetryAfter > c.maxRetryAfter() {
-				return nil, last
+				return nil, sent, last
 			}
 			wait = last.RetryAfter
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
-			return nil, last
+			return nil, sent, last
 		}
 		if c.Logger != nil {
 			c.Logger.LogAttrs(ctx, slog.LevelDebug, "appcred: retrying request",
@@ -187,7 +219,7 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, form url.V
 			sleep = sleepCtx
 		}
 		if sleep(ctx, wait) != nil {
-			return nil, last
+			return nil, sent, last
 		}
 	}
 }

@@ -195,15 +195,17 @@ func TestRetryAfterBeyondCapReturnsAtOnce(t *testing.T) {
 	}
 }
 
-func Test503ThenSuccessResendsBody(t *testing.T) {
-	var bodies []string
+// A retry resends the same form through PostForm, and calls the builder again
+// through PostFormFunc, so each attempt carries a freshly built proof.
+func Test503ThenSuccessRebuildsForm(t *testing.T) {
+	var bodies []url.Values
 	var mu sync.Mutex
 	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			t.Errorf("ParseForm: %v", err)
 		}
 		mu.Lock()
-		bodies = append(bodies, r.PostForm.Encode())
+		bodies = append(bodies, r.PostForm)
 		mu.Unlock()
 		if n == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -219,8 +221,52 @@ func Test503ThenSuccessResendsBody(t *testing.T) {
 		t.Fatalf("expires_in %d after %d attempts", tok.ExpiresIn, fs.hits.Load())
 	}
 	want := tokenForm().Encode()
-	if len(bodies) != 2 || bodies[0] != want || bodies[1] != want {
-		t.Fatalf("retry did not resend the same form: %d bodies", len(bodies))
+	if len(bodies) != 2 || bodies[0].Encode() != want || bodies[1].Encode() != want {
+		t.Fatalf("PostForm retry did not resend the same form: %d bodies", len(bodies))
+	}
+
+	fs.hits.Store(0)
+	bodies = nil
+	var built int
+	build := func(ctx context.Context) (url.Values, http.Header, error) {
+		built++
+		f := tokenForm()
+		f.Set("client_assertion", fmt.Sprintf("assertion-jti-%d", built))
+		return f, http.Header{"X-Attempt": {strconv.Itoa(built)}}, nil
+	}
+	if _, err := testClient(fs, nil).PostFormFunc(context.Background(), fs.URL+"/token", build); err != nil {
+		t.Fatal(err)
+	}
+	if built != 2 || len(bodies) != 2 {
+		t.Fatalf("builder called %d times for %d attempts, want 2 and 2", built, len(bodies))
+	}
+	for i, b := range bodies {
+		if got, want := b.Get("client_assertion"), fmt.Sprintf("assertion-jti-%d", i+1); got != want {
+			t.Fatalf("attempt %d sent assertion %q, want %q", i+1, got, want)
+		}
+	}
+}
+
+// A builder error ends the request at once, returned as is; nothing is sent.
+func TestFormBuilderErrorStopsRequest(t *testing.T) {
+	fs := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	boom := errors.New("signing failed")
+	var built int
+	_, err := testClient(fs, nil).PostFormFunc(context.Background(), fs.URL+"/token",
+		func(context.Context) (url.Values, http.Header, error) {
+			built++
+			if built == 2 {
+				return nil, nil, boom
+			}
+			return tokenForm(), nil, nil
+		})
+	if !errors.Is(err, boom) || built != 2 || fs.hits.Load() != 1 {
+		t.Fatalf("err %v after %d builds and %d requests; want the builder's error after 2 and 1", err, built, fs.hits.Load())
+	}
+	if _, err := testClient(fs, nil).PostFormFunc(context.Background(), fs.URL+"/token", nil); err == nil {
+		t.Fatal("nil builder accepted")
 	}
 }
 
