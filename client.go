@@ -151,6 +151,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 			DisableInstanceDiscovery: cfg.noDiscovery,
 			ValidateAuthority:        cfg.validate,
 			AllowInsecureLoopback:    cfg.insecureLoopback,
+			Region:                   cfg.region,
 		}),
 		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
 	}
@@ -340,6 +341,7 @@ func (c *Client) RemoveTokensForClient(ctx context.Context) error {
 // HTTP client New built (not of one given with WithHTTPClient). Cached tokens
 // are dropped with the client.
 func (c *Client) Close() error {
+	_ = c.resolver.Close() // cancels discovery in flight
 	err := c.cache.Close()
 	if c.ownHTTP != nil {
 		c.ownHTTP.CloseIdleConnections()

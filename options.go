@@ -34,6 +34,7 @@ type config struct {
 	maxRetries       int
 	capabilities     []string
 	now              func() time.Time
+	region           string
 }
 
 // WithHTTPClient sends every request through hc (its transport, proxies,

@@ -39,7 +39,8 @@ func newFakeMicrosoft(t *testing.T, h http.HandlerFunc) *fakeMicrosoft {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fake entra"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames:              []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"},
+		DNSNames: []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
+			"*.login.microsoft.com", "*.login.microsoftonline.us"},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true,

@@ -58,7 +58,8 @@ type Endpoints struct {
 	AuthorizationEndpoint string
 	// AuthMethods is token_endpoint_auth_methods_supported (nil when absent).
 	AuthMethods []string
-	// Aliases are the host's aliases from instance discovery (nil when it did not run).
+	// Aliases are the host's aliases from instance discovery (nil when it did
+	// not run), or, in a region, the regional host and the central host.
 	Aliases []string
 }
 
@@ -105,7 +106,24 @@ type ResolverOptions struct {
 	// AllowInsecureLoopback accepts http:// endpoints in documents when their
 	// host is loopback (pair it with ParseOptions.AllowInsecureLoopback).
 	AllowInsecureLoopback bool
+	// MaxEntries bounds how many authorities (distinct tenants) are cached
+	// (default DefaultMaxEntries). When full, expired entries go first, then
+	// the oldest.
+	MaxEntries int
+	// Region is an Azure region name such as "westus2" (see ValidRegion).
+	// For Entra authorities on a Microsoft host, discovery and token requests
+	// then go to the regional host (see RegionalHost), and instance discovery
+	// is skipped, as MSAL does. Other authorities — AD FS, generic issuers and
+	// non-Microsoft hosts such as appcred's local authority — ignore it.
+	// An invalid region makes every Resolve fail with ErrInvalidRegion.
+	Region string
 }
+
+// DefaultMaxEntries is how many authorities a Resolver caches by default.
+const DefaultMaxEntries = 1024
+
+// ErrResolverClosed is returned by Resolve when a fetch is needed after Close.
+var ErrResolverClosed = errors.New("authority resolver is closed")
 
 // Resolver resolves authorities to Endpoints through discovery, caching each
 // result per authority and fetching it once however many callers ask at the
@@ -115,9 +133,15 @@ type Resolver struct {
 	opts   ResolverOptions
 	now    func() time.Time
 
-	mu    sync.RWMutex
-	cache map[Info]cachedEndpoints
-	group singleflight.Group
+	mu     sync.RWMutex
+	cache  map[Info]cachedEndpoints
+	closed bool           // under mu
+	wg     sync.WaitGroup // fetches in flight; Add under mu while !closed
+	group  singleflight.Group
+
+	root      context.Context // cancelled by Close; every fetch ends with it
+	cancel    context.CancelFunc
+	regionErr error // ValidRegion(opts.Region)
 }
 
 type cachedEndpoints struct {
@@ -140,7 +164,27 @@ func NewResolver(c *wire.Client, o ResolverOptions) *Resolver {
 	if o.InstanceDiscoveryURL == "" {
 		o.InstanceDiscoveryURL = DefaultInstanceDiscoveryURL
 	}
-	return &Resolver{client: c, opts: o, now: time.Now, cache: make(map[Info]cachedEndpoints)}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	r := &Resolver{client: c, opts: o, now: time.Now, cache: make(map[Info]cachedEndpoints)}
+	if o.Region != "" {
+		r.regionErr = ValidRegion(o.Region)
+	}
+	r.root, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// Close cancels the discovery fetches in flight and waits for them to end.
+// Later Resolve calls still answer from the cache but start no fetch
+// (ErrResolverClosed). Close is idempotent.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+	return nil
 }
 
 // Resolve returns a's endpoints from the cache, or discovers them: instance
@@ -151,6 +195,9 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 	if a.Kind < Entra || a.Kind > Generic || a.Host == "" {
 		return Endpoints{}, fmt.Errorf("%w: authority was not built by Parse, New or ParseIssuer", ErrInvalidAuthority)
 	}
+	if r.regionErr != nil {
+		return Endpoints{}, fmt.Errorf("authority %s: %w", a.URL(), r.regionErr)
+	}
 	r.mu.RLock()
 	c, ok := r.cache[a]
 	r.mu.RUnlock()
@@ -158,15 +205,28 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 		return c.ep, nil
 	}
 	ch := r.group.DoChan(a.Kind.String()+" "+a.URL(), func() (any, error) {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, ErrResolverClosed)
+		}
+		r.wg.Add(1)
+		r.mu.Unlock()
+		defer r.wg.Done()
+		// The fetch keeps the caller's values but not its cancellation, so
+		// other waiters still benefit; FetchTimeout and Close bound it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.FetchTimeout)
 		defer cancel()
+		stop := context.AfterFunc(r.root, cancel)
+		defer stop()
 		ep, err := r.discover(fctx, a)
 		if err != nil {
+			if r.root.Err() != nil {
+				return nil, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, ErrResolverClosed)
+			}
 			return nil, err
 		}
-		r.mu.Lock()
-		r.cache[a] = cachedEndpoints{ep: ep, expires: r.now().Add(r.opts.TTL)}
-		r.mu.Unlock()
+		r.store(a, ep)
 		return ep, nil
 	})
 	select {
@@ -178,6 +238,39 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 	case <-ctx.Done():
 		return Endpoints{}, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, ctx.Err())
 	}
+}
+
+// store caches ep for a, making room first when the cache is full: expired
+// entries are dropped, then the entry that expires first (the oldest, as
+// every entry lives TTL). Only the miss path pays for the scan.
+func (r *Resolver) store(a Info, ep Endpoints) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cache[a]; !ok && len(r.cache) >= r.opts.MaxEntries {
+		var oldest Info
+		var oldestExp time.Time
+		for k, v := range r.cache {
+			switch {
+			case !now.Before(v.expires):
+				delete(r.cache, k)
+			case oldestExp.IsZero() || v.expires.Before(oldestExp):
+				oldest, oldestExp = k, v.expires
+			}
+		}
+		if len(r.cache) >= r.opts.MaxEntries {
+			delete(r.cache, oldest)
+		}
+	}
+	r.cache[a] = cachedEndpoints{ep: ep, expires: now.Add(r.opts.TTL)}
+}
+
+// Len returns how many authorities are cached (expired entries included
+// until they are replaced or evicted).
+func (r *Resolver) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.cache)
 }
 
 // Forget drops a's cached endpoints so the next Resolve fetches them again.
@@ -209,7 +302,13 @@ type instanceMetadata struct {
 // discover performs the network part of Resolve.
 func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 	var ep Endpoints
-	if r.instanceDiscovery(a) {
+	// at is where requests go: a itself, or its regional host. Instance
+	// discovery does not know regional hosts, so it is skipped (as in MSAL).
+	at := a
+	if host, ok := RegionalHost(a, r.opts.Region); ok {
+		at.Host = host
+		ep.Aliases = []string{host, a.Host}
+	} else if r.instanceDiscovery(a) {
 		aliases, err := r.discoverInstance(ctx, a)
 		if err != nil {
 			return Endpoints{}, err
@@ -219,7 +318,7 @@ func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 	var docURL string
 	switch a.Kind {
 	case Entra:
-		docURL = a.URL() + "/v2.0/.well-known/openid-configuration"
+		docURL = at.URL() + "/v2.0/.well-known/openid-configuration"
 	case ADFS:
 		docURL = a.Scheme + "://" + a.Host + "/adfs/.well-known/openid-configuration"
 	case Generic:
@@ -253,7 +352,7 @@ func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 		ep.AuthMethods = []string{MethodSecretPost, MethodPrivateKeyJWT, MethodSecretBasic}
 	}
 	if a.Kind == Entra {
-		ep.V1TokenEndpoint = a.URL() + "/oauth2/token"
+		ep.V1TokenEndpoint = at.URL() + "/oauth2/token"
 		if base, ok := strings.CutSuffix(ep.TokenEndpoint, "/oauth2/v2.0/token"); ok {
 			ep.V1TokenEndpoint = base + "/oauth2/token" // keeps the tenant form discovery chose (often the GUID)
 		}
