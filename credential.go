@@ -174,12 +174,10 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 	}
 	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.AdditionallyAllowedTenants),
 		region: os.Getenv(EnvRegionalAuthorityName), newProof: newProof}
-	if c.region != "" && o.Logger != nil {
-		o.Logger.Warn("appcred: "+EnvRegionalAuthorityName+" is set but regional endpoints are not implemented; using the global endpoint",
-			"credential", name, "region", c.region)
-	}
 	c.build = func(cae bool) (*Client, error) {
-		var opts []Option
+		// As azidentity: AZURE_REGIONAL_AUTHORITY_NAME routes Entra public and
+		// national cloud requests to the regional host (ignored for other hosts).
+		opts := []Option{WithAzureRegion(c.region)}
 		if o.DisableInstanceDiscovery {
 			opts = append(opts, WithInstanceDiscovery(false))
 		}

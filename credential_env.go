@@ -23,8 +23,8 @@ import (
 //	                                           WorkloadIdentityCredential
 //	AZURE_AUTHORITY_HOST                  authority host (default https://login.microsoftonline.com)
 //	AZURE_ADDITIONALLY_ALLOWED_TENANTS    ";"-separated tenants TokenRequestOptions.TenantID may name, "*" for any
-//	AZURE_REGIONAL_AUTHORITY_NAME         accepted and kept (RegionalAuthorityName), but regional
-//	                                           endpoints are not implemented: tokens come from the global endpoint
+//	AZURE_REGIONAL_AUTHORITY_NAME         region for Entra's regional endpoints ({region}.login.microsoft.com),
+//	                                           as every credential does (see WithAzureRegion)
 //
 // AZURE_USERNAME / AZURE_PASSWORD (a user's password) are not supported:
 // appcred is for application identities. Every configuration problem is a
@@ -142,7 +142,7 @@ func envCertificate(tenantID, clientID, path string, o CredentialOptions) (*cred
 func (e *EnvironmentCredential) Method() string { return e.method }
 
 // RegionalAuthorityName is AZURE_REGIONAL_AUTHORITY_NAME as read at
-// construction. appcred keeps it but does not route to regional endpoints.
+// construction: the region whose endpoints serve Entra hosts (see WithAzureRegion).
 func (e *EnvironmentCredential) RegionalAuthorityName() string { return e.region }
 
 var _ azcore.TokenCredential = (*EnvironmentCredential)(nil)

@@ -299,7 +299,8 @@ func TestEnvironmentCredentialTenantsAndRegion(t *testing.T) {
 		t.Fatalf("options' allowed tenant: %v", err)
 	}
 
-	// AZURE_REGIONAL_AUTHORITY_NAME is kept and logged; tokens still come from the global endpoint.
+	// AZURE_REGIONAL_AUTHORITY_NAME reaches every credential; a region applies to
+	// Microsoft hosts only, so the local authority is still asked directly.
 	setEnv(t, f.base(map[string]string{EnvClientSecret: f.seed.ClientSecret, EnvRegionalAuthorityName: "westus2"}))
 	var logs logBuffer
 	rec := newRecorder(f.a)
@@ -318,12 +319,13 @@ func TestEnvironmentCredentialTenantsAndRegion(t *testing.T) {
 	if p := rec.paths[0]; p != "/"+f.seed.TenantID+"/oauth2/v2.0/token" {
 		t.Fatalf("token request to %s", p)
 	}
-	out := logs.String()
-	if !strings.Contains(out, "regional endpoints are not implemented") || !strings.Contains(out, "westus2") {
-		t.Fatalf("no region warning in log:\n%s", out)
-	}
-	if strings.Contains(out, f.seed.ClientSecret) {
+	if strings.Contains(logs.String(), f.seed.ClientSecret) {
 		t.Fatal("log shows the secret")
+	}
+	// An invalid region is a configuration error that names it.
+	setEnv(t, f.base(map[string]string{EnvClientSecret: f.seed.ClientSecret, EnvRegionalAuthorityName: "west us 2!"}))
+	if _, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{}); err == nil || !strings.Contains(err.Error(), "west us 2!") {
+		t.Fatalf("invalid region: %v", err)
 	}
 }
 
