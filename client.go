@@ -159,13 +159,13 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 }
 
 // keyPrefix is the cache-key prefix of a client: scopes are case-insensitive
-// at Entra and AD FS, case-sensitive (RFC 6749 §3.3) at a generic issuer.
+// at Entra and AD FS, case-sensitive (RFC 6749 §3.3) at a generic issuer,
+// whose whole issuer URL stands in for the tenant (two issuers may share a host).
 func keyPrefix(clientID string, info authority.Info) cache.Prefix {
-	p := cache.MakePrefix(clientID, info.Host, info.Tenant)
 	if info.Kind == authority.Generic {
-		p = p.ExactScopes()
+		return cache.MakePrefix(clientID, info.Host, info.Issuer).ExactScopes()
 	}
-	return p
+	return cache.MakePrefix(clientID, info.Host, info.Tenant)
 }
 
 func checkCertificate(p Proof, info authority.Info, log *slog.Logger) error {
