@@ -1,0 +1,108 @@
+package appcred
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appcred/appcred/proof"
+	"github.com/appcred/appcred/sts"
+)
+
+// TestAuthorityErrorRows checks, through the root Client against the real
+// local authority, the AADSTS errors of scopes and client assertions that
+// TestAuthorityErrors does not cover: each surfaces as a *ResponseError with
+// the authority's status and code, and no secret or assertion appears in the
+// error's text.
+func TestAuthorityErrorRows(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	seed := a.Seed()
+	// A second API app, so two scopes can name different resources.
+	const otherAPI = "api://appcred-errors-other"
+	if _, err := a.AddApp(seed.TenantID, sts.AppSpec{DisplayName: "other API", IdentifierURIs: []string{otherAPI}}); err != nil {
+		t.Fatal(err)
+	}
+	cert := registerCert(t, a, seed.TenantID, seed.ClientID)
+	endpoint := a.TokenEndpoint(seed.TenantID)
+	expired, err := cert.Assertion(seed.ClientID, endpoint, proof.AssertionOptions{Now: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongAud, err := cert.Assertion(seed.ClientID, "https://login.example.com/not-the-token-endpoint", proof.AssertionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both assertions are otherwise good: the same certificate, signed now
+	// for the right audience, gets a token (so the rows below fail for the
+	// reason they name).
+	good, err := cert.Assertion(seed.ClientID, endpoint, proof.AssertionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromAssertionString(good), WithCACertificates(a.CACertPEM()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	if _, err := gc.AcquireTokenForClient(context.Background(), []string{seed.Scope}); err != nil {
+		t.Fatalf("control: a good assertion was refused: %v", err)
+	}
+
+	secret := seed.ClientSecret
+	cases := []struct {
+		name   string
+		proof  Proof
+		scopes []string
+		code   int
+		status int
+		oauth  string
+	}{
+		{"two resources", FromSecret(secret), []string{seed.Scope, otherAPI + "/.default"}, 700022, http.StatusBadRequest, "invalid_scope"},
+		{"malformed scope", FromSecret(secret), []string{"/.default"}, 70011, http.StatusBadRequest, "invalid_scope"},
+		{"expired assertion", FromAssertionString(expired), []string{seed.Scope}, 700024, http.StatusUnauthorized, "invalid_client"},
+		{"wrong audience", FromAssertionString(wrongAud), []string{seed.Scope}, 50012, http.StatusUnauthorized, "invalid_client"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &logBuffer{}
+			c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, tc.proof,
+				WithCACertificates(a.CACertPEM()), WithLogger(logs.logger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.AcquireTokenForClient(context.Background(), tc.scopes)
+			var re *ResponseError
+			if !errors.As(err, &re) {
+				t.Fatalf("err = %v (%T), want a *ResponseError", err, err)
+			}
+			if !HasCode(err, tc.code) || re.StatusCode != tc.status || re.Code != tc.oauth {
+				t.Fatalf("got %d %q codes %v, want %d %q AADSTS%d: %v",
+					re.StatusCode, re.Code, re.Codes, tc.status, tc.oauth, tc.code, err)
+			}
+			if re.TraceID == "" || re.CorrelationID == "" || re.Description == "" {
+				t.Fatalf("error fields missing: %+v", re)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprintf("AADSTS%d", tc.code)) {
+				t.Errorf("error text does not name AADSTS%d: %v", tc.code, err)
+			}
+			printed := err.Error() + fmt.Sprintf(" %v %+v %#v", err, re, re) + logs.String()
+			for name, s := range map[string]string{"client secret": secret, "expired assertion": expired,
+				"wrong-audience assertion": wrongAud, "assertion signature": signature(expired),
+				"other signature": signature(wrongAud)} {
+				if strings.Contains(printed, s) {
+					t.Fatalf("error text or logs contain the %s", name)
+				}
+			}
+		})
+	}
+}
+
+// signature returns a JWT's signature part, which alone must not leak either.
+func signature(jwt string) string {
+	return jwt[strings.LastIndexByte(jwt, '.')+1:]
+}
