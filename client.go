@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/appcred/appcred/authority"
@@ -44,7 +45,11 @@ type Client struct {
 	ownHTTP  *http.Client // the HTTP client New built (nil when the caller gave one)
 	prefix   cache.Prefix // the key prefix of the configured tenant, built once
 	extra    string       // the key discriminator of a client with capabilities
+	closed   atomic.Bool
 }
+
+// ErrClosed is returned by AcquireTokenForClient after Close.
+var ErrClosed = errors.New("appcred: client is closed")
 
 // Token is an access token with its lifetimes. Printing or logging a Token
 // never shows the access token itself.
@@ -128,8 +133,8 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	if err != nil {
 		return nil, err
 	}
-	var own *http.Client
-	if cfg.httpClient == nil {
+	var own *http.Client // closing idle connections of a caller's transport is not ours to do
+	if cfg.httpClient == nil && cfg.transport == nil {
 		own = hc
 	}
 	wc := wire.New(hc)
@@ -241,8 +246,16 @@ func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opt
 	if len(opts) > 0 {
 		o = applyAcquireOptions(opts) // out of line, so o stays on the stack
 	}
+	if c.closed.Load() {
+		return Token{}, ErrClosed
+	}
 	if len(scopes) == 0 {
 		return Token{}, errors.New("AcquireTokenForClient: no scopes given (want e.g. \"api://orders/.default\")")
+	}
+	for i, sc := range scopes {
+		if strings.TrimSpace(sc) == "" {
+			return Token{}, fmt.Errorf("AcquireTokenForClient: scope %d is blank", i)
+		}
 	}
 	tenant, prefix := c.info.Tenant, c.prefix
 	if o.tenant != "" && !strings.EqualFold(o.tenant, tenant) {
@@ -312,6 +325,9 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 			t, err = c.cache.Put(ctx, key, t, fetch)
 		}
 	}
+	if errors.Is(err, cache.ErrClosed) {
+		return Token{}, ErrClosed
+	}
 	if err != nil {
 		return Token{}, err
 	}
@@ -319,13 +335,16 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 }
 
 func (c *Client) checkTenant(tenant string) error {
-	_, err := authority.New(c.info.Scheme+"://"+c.info.Host, tenant,
+	if c.info.Kind != authority.Entra {
+		return fmt.Errorf("WithTenant: a tenant cannot be chosen per request for a %s authority", c.info.Kind)
+	}
+	other, err := authority.New(c.info.Scheme+"://"+c.info.Host, tenant,
 		authority.ParseOptions{AllowInsecureLoopback: c.cfg.insecureLoopback})
 	if err != nil {
-		return err
+		return fmt.Errorf("WithTenant: %w", err)
 	}
-	if c.info.Kind != authority.Entra {
-		return fmt.Errorf("a tenant cannot be chosen per request for a %s authority", c.info.Kind)
+	if other.Kind != authority.Entra {
+		return fmt.Errorf("WithTenant: %q is not an Entra tenant (an %s authority needs its own client)", tenant, other.Kind)
 	}
 	return nil
 }
@@ -337,10 +356,15 @@ func (c *Client) RemoveTokensForClient(ctx context.Context) error {
 	return nil
 }
 
-// Close stops background refreshes and closes the idle connections of the
-// HTTP client New built (not of one given with WithHTTPClient). Cached tokens
-// are dropped with the client.
+// Close stops background refreshes and discovery in flight, stops serving
+// cached tokens (a Store keeps its copies) and closes the idle
+// connections of the HTTP client New built (not of one given with
+// WithHTTPClient or WithTransport). Afterwards AcquireTokenForClient returns
+// ErrClosed. Close is idempotent.
 func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
 	_ = c.resolver.Close() // cancels discovery in flight
 	err := c.cache.Close()
 	if c.ownHTTP != nil {

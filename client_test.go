@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -243,8 +244,8 @@ func TestNoSecretsInLogsOrFormatting(t *testing.T) {
 	}
 	defer cred.Close()
 	logs.logger().Info("formatting", "token", tok, "proof", p, "client", c, "credential", cred)
-	logs.logger().Info("values", "client", *c, "proof_value", p)
-	printed := fmt.Sprintf("%v %+v %#v %s %v %#v %v %+v %#v %v %+v %#v %+v", tok, tok, tok, p, p, p, c, c, c, cred, cred, cred, *c) +
+	logs.logger().Info("values", "proof_value", p)
+	printed := fmt.Sprintf("%v %+v %#v %s %v %#v %v %+v %#v %v %+v %#v %+v", tok, tok, tok, p, p, p, c, c, c, cred, cred, cred, []any{c, p}) +
 		logs.String()
 	if !strings.Contains(logs.String(), "token acquired") {
 		t.Fatal("debug log did not record the request; the scan below would prove nothing")
@@ -334,3 +335,60 @@ func TestExpiredCertificateWarnsAndTries(t *testing.T) {
 		t.Fatalf("unregistered certificate: %v, want AADSTS700027", err)
 	}
 }
+
+func TestCloseAndOptionsEdges(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	seed := a.Seed()
+	ct := newCounting(a)
+	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithTransport(ct), WithMaxRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.AcquireTokenForClient(ctx, []string{seed.Scope}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{""}, {seed.Scope, "  "}} {
+		if _, err := c.AcquireTokenForClient(ctx, bad); err == nil || !strings.Contains(err.Error(), "blank") {
+			t.Errorf("scopes %q: %v", bad, err)
+		}
+	}
+	if _, err := c.AcquireTokenForClient(ctx, []string{seed.Scope}, WithTenant("adfs")); err == nil || !strings.Contains(err.Error(), "adfs") {
+		t.Errorf("WithTenant(adfs): %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	before := ct.posts.Load()
+	for _, opts := range [][]AcquireOption{nil, {WithClaims(`{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`)}} {
+		if _, err := c.AcquireTokenForClient(ctx, []string{seed.Scope}, opts...); !errors.Is(err, ErrClosed) {
+			t.Errorf("after Close: %v, want ErrClosed", err)
+		}
+	}
+	if ct.posts.Load() != before {
+		t.Error("a closed client still sent a token request")
+	}
+
+	// WithMaxRetries(0) means no retry: one attempt against a failing authority.
+	fail := &countingTransport{next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost {
+			return &http.Response{StatusCode: 503, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+		}
+		return ct.next.RoundTrip(r)
+	})}
+	nr, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithTransport(fail), WithMaxRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nr.Close()
+	if _, err := nr.AcquireTokenForClient(ctx, []string{seed.Scope}); err == nil || fail.posts.Load() != 1 {
+		t.Fatalf("WithMaxRetries(0): %d attempts, err %v", fail.posts.Load(), err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

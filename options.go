@@ -38,14 +38,17 @@ type config struct {
 }
 
 // WithHTTPClient sends every request through hc (its transport, proxies,
-// TLS settings and timeouts). It cannot be combined with WithTransport or
-// WithCACertificates.
+// TLS settings and timeouts). Redirects are never followed, whatever hc's
+// CheckRedirect says: a token request must not re-send its secret elsewhere.
+// It cannot be combined with WithTransport or WithCACertificates.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {
 			return errors.New("WithHTTPClient: client is nil")
 		}
-		c.httpClient = hc
+		cp := *hc
+		cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		c.httpClient = &cp
 		return nil
 	}
 }
@@ -140,10 +143,17 @@ func WithCacheStore(s cache.Store) Option {
 	return func(c *config) error { c.store = s; return nil }
 }
 
-// WithMaxRetries sets how many times a request is retried after a 429, a 5xx
-// or a transport error (3 by default; negative disables retries).
+// WithMaxRetries sets how many times a request is retried after a 429, a
+// 500, 502, 503 or 504, or a transport error (3 by default; 0 or negative
+// disables retries).
 func WithMaxRetries(n int) Option {
-	return func(c *config) error { c.maxRetries = n; return nil }
+	return func(c *config) error {
+		if n <= 0 {
+			n = -1 // wire.Client reads 0 as "the default"
+		}
+		c.maxRetries = n
+		return nil
+	}
 }
 
 // WithClientCapabilities declares client capabilities, sent as

@@ -196,8 +196,10 @@ func TestComputeRefreshOn(t *testing.T) {
 func TestTokenFormattingRedacts(t *testing.T) {
 	tok := tokenAt("eyJ-very-secret", t0, time.Hour, 50*time.Minute)
 	var b strings.Builder
-	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "token", tok)
-	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%+v", tok), fmt.Sprintf("%#v", tok), b.String()} {
+	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "token", tok, "value", *tok)
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("x", "token", tok, "value", *tok)
+	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%+v", tok), fmt.Sprintf("%#v", tok), b.String(),
+		fmt.Sprint(*tok), fmt.Sprintf("%+v", *tok), fmt.Sprintf("%#v", *tok), fmt.Sprintf("%v", []Token{*tok})} {
 		if strings.Contains(s, "very-secret") || !strings.Contains(s, "Bearer") {
 			t.Errorf("formatted token %q", s)
 		}

@@ -22,23 +22,18 @@ type Token struct {
 	RefreshOn   time.Time `json:"refresh_on,omitzero"`
 }
 
-// String describes t without the access token.
-func (t *Token) String() string {
-	if t == nil {
-		return "Token(nil)"
-	}
+// String describes t without the access token. The methods have value
+// receivers so a Token printed or logged by value is redacted too.
+func (t Token) String() string {
 	return fmt.Sprintf("Token{type=%s expires=%s refresh=%s access_token=[%d bytes redacted]}",
 		t.TokenType, t.ExpiresOn.Format(time.RFC3339), t.RefreshOn.Format(time.RFC3339), len(t.AccessToken))
 }
 
 // GoString is String, so %#v does not print the access token either.
-func (t *Token) GoString() string { return t.String() }
+func (t Token) GoString() string { return t.String() }
 
 // LogValue implements [slog.LogValuer] without the access token.
-func (t *Token) LogValue() slog.Value {
-	if t == nil {
-		return slog.AnyValue(nil)
-	}
+func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("type", t.TokenType),
 		slog.Time("expires_on", t.ExpiresOn), slog.Time("refresh_on", t.RefreshOn))
 }
