@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -113,7 +115,8 @@ type CredentialOptions struct {
 	// CACertificates are PEM CA certificates to trust besides the system roots
 	// (for example the local authority's CA). Not combinable with Transport.
 	CACertificates []byte
-	// Cache persists tokens (file, Redis) so processes and replicas share them.
+	// Cache persists tokens in any cache.Store, so processes and replicas
+	// share them. The in-memory cache stays in front of it.
 	Cache cache.Store
 	// DisableInstanceDiscovery skips Entra instance discovery (authority
 	// validation), for disconnected and private clouds.
@@ -145,7 +148,54 @@ type credential struct {
 	plain    *Client
 	caeMu    sync.Mutex
 	cae      *Client
+	// closed is set by Close under caeMu (so no CAE client is built after
+	// it) and read without the lock on the token path.
+	closed atomic.Bool
 }
+
+// regionAutoDetect is AZURE_REGIONAL_AUTHORITY_NAME's value (any case) asking
+// MSAL and azidentity to detect the region from the Azure IMDS.
+const regionAutoDetect = "TryAutoDetect"
+
+// envRegion reads AZURE_REGIONAL_AUTHORITY_NAME. "TryAutoDetect", which
+// MSAL and azidentity document, is not supported: it means no region, with a
+// warning, rather than a configuration error.
+func envRegion(name string, log *slog.Logger) string {
+	region := os.Getenv(EnvRegionalAuthorityName)
+	if strings.EqualFold(strings.TrimSpace(region), regionAutoDetect) {
+		if log != nil {
+			log.Warn("appcred: region auto-detection is not supported; using the authority's central endpoints",
+				"credential", name, "variable", EnvRegionalAuthorityName, "value", region)
+		}
+		return ""
+	}
+	return region
+}
+
+// transportOption routes a credential's requests: through the caller's
+// ClientOptions.Transport, or through appcred's transport trusting
+// CACertificates, or (nil) through appcred's default transport.
+func transportOption(o CredentialOptions) (Option, error) {
+	switch {
+	case o.Transport != nil && len(o.CACertificates) > 0:
+		return nil, errors.New("CACertificates cannot be combined with ClientOptions.Transport: configure the transport's RootCAs instead")
+	case o.Transport != nil:
+		return WithTransport(transporterRT{o.Transport}), nil
+	case len(o.CACertificates) > 0:
+		opt := WithCACertificates(o.CACertificates)
+		if err := opt(&config{}); err != nil {
+			return nil, errors.New("CACertificates: no PEM CERTIFICATE found")
+		}
+		return opt, nil
+	}
+	return nil, nil
+}
+
+// transporterRT runs requests through an azcore policy.Transporter (an
+// *http.Client or any other).
+type transporterRT struct{ t policy.Transporter }
+
+func (t transporterRT) RoundTrip(r *http.Request) (*http.Response, error) { return t.t.Do(r) }
 
 // newCredential validates the shared configuration and builds the plain client.
 // missing names further required settings that are absent.
@@ -168,12 +218,12 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	base, err := baseTransport(o)
+	transport, err := transportOption(o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.AdditionallyAllowedTenants),
-		region: os.Getenv(EnvRegionalAuthorityName), newProof: newProof}
+		region: envRegion(name, o.Logger), newProof: newProof}
 	c.build = func(cae bool) (*Client, error) {
 		// As azidentity: AZURE_REGIONAL_AUTHORITY_NAME routes Entra public and
 		// national cloud requests to the regional host (ignored for other hosts).
@@ -190,8 +240,8 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 		if o.Cache != nil {
 			opts = append(opts, WithCacheStore(o.Cache))
 		}
-		if base != nil {
-			opts = append(opts, WithTransport(base))
+		if transport != nil {
+			opts = append(opts, transport)
 		}
 		cl, err := New(info.URL(), clientID, c.newProof(), opts...)
 		if err != nil {
@@ -266,6 +316,9 @@ func (c *credential) resolveTenant(specified string) (string, error) {
 func (c *credential) caeClient() (*Client, error) {
 	c.caeMu.Lock()
 	defer c.caeMu.Unlock()
+	if c.closed.Load() {
+		return nil, c.closedError()
+	}
 	if c.cae == nil {
 		cl, err := c.build(true)
 		if err != nil {
@@ -282,6 +335,9 @@ func (c *credential) caeClient() (*Client, error) {
 func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestOptions) (Token, error) {
 	if len(opts.Scopes) == 0 {
 		return Token{}, fmt.Errorf("%s.GetToken() requires at least one scope", c.name)
+	}
+	if c.closed.Load() {
+		return Token{}, c.closedError()
 	}
 	tenant, err := c.resolveTenant(opts.TenantID)
 	if err != nil {
@@ -317,9 +373,15 @@ func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestO
 	return t, nil
 }
 
+// closedError is the error of a token request after Close.
+func (c *credential) closedError() error { return fmt.Errorf("%s: %w", c.name, ErrClosed) }
+
 // wrap turns a Client error into an *AuthenticationFailedError, unless the
-// credential was unavailable.
+// credential was unavailable or closed (Close raced with the request).
 func (c *credential) wrap(err error) error {
+	if errors.Is(err, ErrClosed) || errors.Is(err, cache.ErrClosed) || errors.Is(err, authority.ErrResolverClosed) {
+		return c.closedError()
+	}
 	var u *CredentialUnavailableError
 	if errors.As(err, &u) {
 		return err
@@ -343,11 +405,13 @@ func (c *credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 	return azcore.AccessToken{Token: t.AccessToken, ExpiresOn: t.ExpiresOn.UTC(), RefreshOn: t.RefreshOn.UTC()}, nil
 }
 
-// Close stops background refreshes.
+// Close stops background refreshes. Later token requests fail with an error
+// that errors.Is reports as ErrClosed. Close is idempotent.
 func (c *credential) Close() error {
-	err := c.plain.Close()
 	c.caeMu.Lock()
 	defer c.caeMu.Unlock()
+	c.closed.Store(true)
+	err := c.plain.Close()
 	if c.cae != nil {
 		err = errors.Join(err, c.cae.Close())
 	}

@@ -24,7 +24,8 @@ import (
 //	AZURE_AUTHORITY_HOST                  authority host (default https://login.microsoftonline.com)
 //	AZURE_ADDITIONALLY_ALLOWED_TENANTS    ";"-separated tenants TokenRequestOptions.TenantID may name, "*" for any
 //	AZURE_REGIONAL_AUTHORITY_NAME         region for Entra's regional endpoints ({region}.login.microsoft.com),
-//	                                           as every credential does (see WithAzureRegion)
+//	                                           as every credential does (see WithAzureRegion); "TryAutoDetect"
+//	                                           is not supported: a warning is logged and no region is used
 //
 // AZURE_USERNAME / AZURE_PASSWORD (a user's password) are not supported:
 // appcred is for application identities. Every configuration problem is a
@@ -141,8 +142,9 @@ func envCertificate(tenantID, clientID, path string, o CredentialOptions) (*cred
 // "client certificate" or "workload identity".
 func (e *EnvironmentCredential) Method() string { return e.method }
 
-// RegionalAuthorityName is AZURE_REGIONAL_AUTHORITY_NAME as read at
-// construction: the region whose endpoints serve Entra hosts (see WithAzureRegion).
+// RegionalAuthorityName is the region read from AZURE_REGIONAL_AUTHORITY_NAME
+// at construction, whose endpoints serve Entra hosts (see WithAzureRegion):
+// empty when the variable was unset or "TryAutoDetect" (not supported).
 func (e *EnvironmentCredential) RegionalAuthorityName() string { return e.region }
 
 var _ azcore.TokenCredential = (*EnvironmentCredential)(nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/appcred/appcred/authority"
+	"github.com/appcred/appcred/internal/wire"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
 )
@@ -523,4 +524,112 @@ func TestClientAssertionCredential(t *testing.T) {
 
 func cloudWithServices() cloud.Configuration {
 	return cloud.Configuration{Services: map[cloud.ServiceName]cloud.ServiceConfiguration{"x": {Audience: "a", Endpoint: "e"}}}
+}
+
+// After Close a credential makes no requests and builds no client: plain and
+// CAE requests fail with ErrClosed, not as an authentication failure.
+func TestCredentialClose(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	ctx := context.Background()
+	plain := policy.TokenRequestOptions{Scopes: []string{a.Seed().Scope}}
+	cae := policy.TokenRequestOptions{Scopes: plain.Scopes, EnableCAE: true}
+	check := func(t *testing.T, cred *ClientSecretCredential, rec *formRecorder) {
+		t.Helper()
+		before := rec.count()
+		for _, tro := range []policy.TokenRequestOptions{plain, cae} {
+			_, err := cred.GetToken(ctx, tro)
+			var af *AuthenticationFailedError
+			if !errors.Is(err, ErrClosed) || errors.As(err, &af) || !strings.Contains(err.Error(), credNameSecret) {
+				t.Fatalf("EnableCAE=%t after Close: %T %v, want ErrClosed unwrapped", tro.EnableCAE, err, err)
+			}
+			if _, err := cred.GetTokenInfo(ctx, tro); !errors.Is(err, ErrClosed) {
+				t.Fatalf("GetTokenInfo after Close: %v", err)
+			}
+		}
+		if rec.count() != before {
+			t.Fatalf("%d token requests after Close", rec.count()-before)
+		}
+		if err := cred.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	}
+
+	t.Run("no CAE client yet", func(t *testing.T) {
+		cred, rec := secretCred(t, a, nil)
+		if _, err := cred.GetToken(ctx, plain); err != nil {
+			t.Fatal(err)
+		}
+		if err := cred.Close(); err != nil {
+			t.Fatal(err)
+		}
+		check(t, cred, rec)
+		cred.caeMu.Lock()
+		built := cred.cae != nil
+		cred.caeMu.Unlock()
+		if built {
+			t.Fatal("a CAE client was built after Close")
+		}
+	})
+	t.Run("CAE client closed with it", func(t *testing.T) {
+		cred, rec := secretCred(t, a, nil)
+		if _, err := cred.GetToken(ctx, cae); err != nil {
+			t.Fatal(err)
+		}
+		old := cred.cae
+		if err := cred.Close(); err != nil {
+			t.Fatal(err)
+		}
+		check(t, cred, rec)
+		if cred.cae != old || !old.closed.Load() {
+			t.Fatal("the CAE client was replaced or left open")
+		}
+	})
+}
+
+// CACertificates go to New as WithCACertificates: the credential's clients
+// keep appcred's transport settings and trust the CA; a caller's Transport
+// is used as given.
+func TestCredentialTransport(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	seed := a.Seed()
+	ctx := context.Background()
+	cred, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret,
+		&ClientSecretCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cred.Close()
+	for _, tro := range []policy.TokenRequestOptions{{Scopes: []string{seed.Scope}}, {Scopes: []string{seed.Scope}, EnableCAE: true}} {
+		if _, err := cred.GetToken(ctx, tro); err != nil {
+			t.Fatalf("EnableCAE=%t: %v", tro.EnableCAE, err)
+		}
+	}
+	want := wire.DefaultHTTPClient()
+	wt := want.Transport.(*http.Transport)
+	for name, cl := range map[string]*Client{"plain": cred.plain, "cae": cred.cae} {
+		hc := cl.wire.HTTP
+		tr, ok := hc.Transport.(*http.Transport)
+		if !ok {
+			t.Fatalf("%s: transport %T, want appcred's *http.Transport", name, hc.Transport)
+		}
+		if tr.ResponseHeaderTimeout != wt.ResponseHeaderTimeout || tr.TLSHandshakeTimeout != wt.TLSHandshakeTimeout ||
+			tr.MaxIdleConnsPerHost != wt.MaxIdleConnsPerHost || hc.Timeout != want.Timeout || hc.CheckRedirect == nil {
+			t.Errorf("%s: appcred's transport settings lost: header timeout %v, handshake %v, idle/host %d, timeout %v",
+				name, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout, tr.MaxIdleConnsPerHost, hc.Timeout)
+		}
+		if tr.TLSClientConfig == nil || tr.TLSClientConfig.RootCAs == nil {
+			t.Errorf("%s: CACertificates not trusted", name)
+		}
+	}
+
+	// A caller's Transport carries every request, CAE included.
+	withTransport, rec := secretCred(t, a, nil)
+	for _, tro := range []policy.TokenRequestOptions{{Scopes: []string{seed.Scope}}, {Scopes: []string{seed.Scope}, EnableCAE: true}} {
+		if _, err := withTransport.GetToken(ctx, tro); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec.count() != 2 {
+		t.Fatalf("%d requests through the caller's transport, want 2", rec.count())
+	}
 }
