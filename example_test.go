@@ -88,8 +88,11 @@ func ExampleNewClientSecretCredential() {
 	// second from cache: true true
 }
 
-// golang.org/x/oauth2 users: Client.TokenSource plugs into oauth2.NewClient
-// (and anything else that takes an oauth2.TokenSource).
+// golang.org/x/oauth2 users: Client.TokenSource plugs into oauth2.Transport
+// (and anything else that takes an oauth2.TokenSource). Use oauth2.Transport
+// directly, not oauth2.NewClient: NewClient wraps the source in
+// oauth2.ReuseTokenSource, which keeps a token until 10 s before it expires
+// and so misses the tokens appcred refreshes ahead of time.
 func ExampleClient_TokenSource() {
 	a, stop := localAuthority()
 	defer stop()
@@ -109,8 +112,9 @@ func ExampleClient_TokenSource() {
 	}
 	fmt.Println(tok.TokenType, tok.Valid())
 
-	// Requests made with hc carry "Authorization: Bearer …".
-	hc := oauth2.NewClient(context.Background(), ts)
+	// Requests made with hc carry "Authorization: Bearer …"; every request
+	// asks ts, whose cached answer costs a map lookup.
+	hc := &http.Client{Transport: &oauth2.Transport{Source: ts, Base: http.DefaultTransport}}
 	_ = hc
 	// Output: Bearer true
 }

@@ -45,18 +45,47 @@ func TestTokenSource(t *testing.T) {
 		t.Errorf("cached Token allocates %.0f times, the Client %.0f", n, base)
 	}
 
-	// An oauth2 HTTP client authorizes requests to a TLS resource server.
+	// An oauth2.Transport authorizes requests to a TLS resource server, and
+	// asks the source on every request: a token the cache replaced (here:
+	// removed and fetched again) is sent at once.
 	rs := startResource(t, a)
 	rs.stepUp = false // no challenge: plain x/oauth2 does not answer them
-	hc := oauth2.NewClient(context.WithValue(context.Background(), oauth2.HTTPClient, rs.Client()), ts)
-	resp, err := hc.Post(rs.URL+"/orders", "text/plain", strings.NewReader("x"))
-	if err != nil {
+	post := func(hc *http.Client) {
+		t.Helper()
+		resp, err := hc.Post(rs.URL+"/orders", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "ok:x" {
+			t.Fatalf("resource: %d %q", resp.StatusCode, body)
+		}
+	}
+	sent := func() (first, last string) {
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		return rs.tokens[len(rs.tokens)-2], rs.tokens[len(rs.tokens)-1]
+	}
+	hc := &http.Client{Transport: &oauth2.Transport{Source: ts, Base: rs.Client().Transport}}
+	post(hc)
+	if err := c.RemoveTokensForClient(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(body) != "ok:x" {
-		t.Fatalf("resource: %d %q", resp.StatusCode, body)
+	post(hc)
+	if before, after := sent(); before != tok.AccessToken || after == before || ct.posts.Load() != 2 {
+		t.Fatalf("oauth2.Transport: replaced token sent %t, %d token requests", after != before, ct.posts.Load())
+	}
+	// What the doc warns about: oauth2.NewClient (ReuseTokenSource) keeps
+	// sending its first token after the cache replaced it.
+	reuse := oauth2.NewClient(context.WithValue(context.Background(), oauth2.HTTPClient, rs.Client()), ts)
+	post(reuse)
+	if err := c.RemoveTokensForClient(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	post(reuse)
+	if before, after := sent(); after != before {
+		t.Fatal("oauth2.NewClient picked up the replaced token; update TokenSource's doc")
 	}
 
 	// Errors pass through.
