@@ -526,66 +526,6 @@ func cloudWithServices() cloud.Configuration {
 	return cloud.Configuration{Services: map[cloud.ServiceName]cloud.ServiceConfiguration{"x": {Audience: "a", Endpoint: "e"}}}
 }
 
-// After Close a credential makes no requests and builds no client: plain and
-// CAE requests fail with ErrClosed, not as an authentication failure.
-func TestCredentialClose(t *testing.T) {
-	a := startAuthority(t, sts.Options{})
-	ctx := context.Background()
-	plain := policy.TokenRequestOptions{Scopes: []string{a.Seed().Scope}}
-	cae := policy.TokenRequestOptions{Scopes: plain.Scopes, EnableCAE: true}
-	check := func(t *testing.T, cred *ClientSecretCredential, rec *formRecorder) {
-		t.Helper()
-		before := rec.count()
-		for _, tro := range []policy.TokenRequestOptions{plain, cae} {
-			_, err := cred.GetToken(ctx, tro)
-			var af *AuthenticationFailedError
-			if !errors.Is(err, ErrClosed) || errors.As(err, &af) || !strings.Contains(err.Error(), credNameSecret) {
-				t.Fatalf("EnableCAE=%t after Close: %T %v, want ErrClosed unwrapped", tro.EnableCAE, err, err)
-			}
-			if _, err := cred.GetTokenInfo(ctx, tro); !errors.Is(err, ErrClosed) {
-				t.Fatalf("GetTokenInfo after Close: %v", err)
-			}
-		}
-		if rec.count() != before {
-			t.Fatalf("%d token requests after Close", rec.count()-before)
-		}
-		if err := cred.Close(); err != nil {
-			t.Fatalf("second Close: %v", err)
-		}
-	}
-
-	t.Run("no CAE client yet", func(t *testing.T) {
-		cred, rec := secretCred(t, a, nil)
-		if _, err := cred.GetToken(ctx, plain); err != nil {
-			t.Fatal(err)
-		}
-		if err := cred.Close(); err != nil {
-			t.Fatal(err)
-		}
-		check(t, cred, rec)
-		cred.caeMu.Lock()
-		built := cred.cae != nil
-		cred.caeMu.Unlock()
-		if built {
-			t.Fatal("a CAE client was built after Close")
-		}
-	})
-	t.Run("CAE client closed with it", func(t *testing.T) {
-		cred, rec := secretCred(t, a, nil)
-		if _, err := cred.GetToken(ctx, cae); err != nil {
-			t.Fatal(err)
-		}
-		old := cred.cae
-		if err := cred.Close(); err != nil {
-			t.Fatal(err)
-		}
-		check(t, cred, rec)
-		if cred.cae != old || !old.closed.Load() {
-			t.Fatal("the CAE client was replaced or left open")
-		}
-	})
-}
-
 // CACertificates go to New as WithCACertificates: the credential's clients
 // keep appcred's transport settings and trust the CA; a caller's Transport
 // is used as given.
