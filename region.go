@@ -20,7 +20,8 @@ import (
 // empty region means none (so an unset environment variable can be passed
 // as is); the name is trimmed and lower-cased, then must be a DNS label
 // (letters, digits, inner hyphens). Region auto-detection ("TryAutoDetect")
-// is not supported.
+// is not supported: this option refuses it, and credentials that read it
+// from AZURE_REGIONAL_AUTHORITY_NAME warn and use no region.
 func WithAzureRegion(region string) Option {
 	return func(c *config) error {
 		r := strings.ToLower(strings.TrimSpace(region))
