@@ -206,7 +206,7 @@ func FuzzDecode(f *testing.F) {
 // TestDecodeV1Token checks a v1 access token (Entra's default for an API) the
 // same way: discovery finds the keys from the authority URL.
 func TestDecodeV1Token(t *testing.T) {
-	const api = "api://cli-v1-api"
+	api := "api://cli-v1-api-" + strings.ToLower(rand.Text()[:8]) // unique: the authority is shared by the package's tests
 	if _, err := auth.AddApp(seed.TenantID, sts.AppSpec{DisplayName: "v1 api", IdentifierURIs: []string{api},
 		AppRoles: []string{"V1.Read"}, AccessTokenVersion: 1}); err != nil {
 		t.Fatal(err)
