@@ -71,7 +71,7 @@ func newCertNewCmd() *cobra.Command {
 	var (
 		subject, out, pwEnv, output string
 		days, keySize               int
-		force                       bool
+		force, legacyPFX            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "new",
@@ -83,7 +83,9 @@ commands do), and print its thumbprints:
   cert.pem      certificate: upload it to the app registration (portal: Certificates & secrets), or
                 register it on the local authority with "appcred authority cert add --app ID --cert DIR/cert.pem"
   combined.pem  key + certificate, mode 0600: what MSAL Python, azure-identity and azidentity load
-  cert.pfx      PKCS#12 (AES-256), mode 0600, password from --password-env VAR or generated and printed once
+  cert.pfx      PKCS#12 (AES-256, SHA-256 MAC, as OpenSSL 3 writes), mode 0600, password from --password-env VAR
+                or generated and printed once; --legacy-pfx writes 3DES/SHA-1 instead, for readers that know no
+                other format (azidentity's ParseCertificates, golang.org/x/crypto/pkcs12, older Windows and Java)
 
 Existing files are never overwritten unless --force is given.`,
 		Example: `  appcred cert new --subject "CN=orders-daemon" --out ./creds
@@ -131,7 +133,7 @@ Existing files are never overwritten unless --force is given.`,
 			if err != nil {
 				return err
 			}
-			if err := writeCertFiles(out, paths, c, password); err != nil {
+			if err := writeCertFiles(out, paths, c, password, legacyPFX); err != nil {
 				return err
 			}
 			info := describeCert(c.Leaf)
@@ -153,6 +155,7 @@ Existing files are never overwritten unless --force is given.`,
 	f.StringVar(&out, "out", "", "directory to write the files to (created with mode 0700 if missing); required")
 	f.StringVar(&pwEnv, "password-env", "", "NAME of the environment variable holding the PFX password (default: generate one and print it once)")
 	f.BoolVar(&force, "force", false, "overwrite existing files")
+	f.BoolVar(&legacyPFX, "legacy-pfx", false, "write cert.pfx as legacy PKCS#12 (3DES, SHA-1 MAC), e.g. for azidentity.ParseCertificates")
 	outputFlag(cmd, &output, outText, outText, outJSON)
 	return cmd
 }
@@ -177,7 +180,7 @@ func refuseExisting(paths map[string]string) error {
 	return nil
 }
 
-func writeCertFiles(dir string, paths map[string]string, c *proof.Certificate, password string) error {
+func writeCertFiles(dir string, paths map[string]string, c *proof.Certificate, password string, legacy bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
@@ -185,7 +188,11 @@ func writeCertFiles(dir string, paths map[string]string, c *proof.Certificate, p
 	if err != nil {
 		return err
 	}
-	pfx, err := c.PFX(password)
+	encode := c.PFX
+	if legacy {
+		encode = c.PFXLegacy
+	}
+	pfx, err := encode(password)
 	if err != nil {
 		return err
 	}
