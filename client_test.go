@@ -337,13 +337,8 @@ func TestExpiredCertificateWarnsAndTries(t *testing.T) {
 }
 
 func TestCloseAndOptionsEdges(t *testing.T) {
-	a := startAuthority(t, sts.Options{})
+	a, c, ct := seedClient(t, sts.Options{}, WithMaxRetries(0))
 	seed := a.Seed()
-	ct := newCounting(a)
-	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithTransport(ct), WithMaxRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	if _, err := c.AcquireTokenForClient(ctx, []string{seed.Scope}); err != nil {
 		t.Fatal(err)

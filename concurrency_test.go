@@ -10,15 +10,9 @@ import (
 
 // 1,000 concurrent cold callers for one key make exactly one token request.
 func TestHerdMakesOneRequest(t *testing.T) {
-	a := startAuthority(t, sts.Options{})
+	a, c, ct := seedClient(t, sts.Options{})
 	seed := a.Seed()
-	ct := newCounting(a)
 	ct.hold = make(chan struct{})
-	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithTransport(ct))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	const n = 1000
 	var wg, started sync.WaitGroup
 	tokens := make([]string, n)

@@ -54,6 +54,23 @@ func newCounting(a *sts.Authority) *countingTransport {
 	return &countingTransport{next: a.HTTPClient().Transport}
 }
 
+// seedClient starts the local authority with opts and a client for its dev
+// tenant's daemon app (client secret) whose requests go through a counting
+// transport; the client is closed when the test ends.
+func seedClient(t testing.TB, opts sts.Options, extra ...Option) (*sts.Authority, *Client, *countingTransport) {
+	t.Helper()
+	a := startAuthority(t, opts)
+	seed := a.Seed()
+	ct := newCounting(a)
+	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret),
+		append([]Option{WithTransport(ct)}, extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return a, c, ct
+}
+
 // registerCert makes a certificate and registers it on the app.
 func registerCert(t testing.TB, a *sts.Authority, tenant, clientID string) *proof.Certificate {
 	t.Helper()

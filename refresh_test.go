@@ -45,14 +45,8 @@ func waitGroup(t *testing.T, wg *sync.WaitGroup, what string) {
 
 func TestRefreshAheadEndToEnd(t *testing.T) {
 	const refreshIn = 2 * time.Second
-	a := startAuthority(t, sts.Options{RefreshIn: refreshIn})
+	a, c, ct := seedClient(t, sts.Options{RefreshIn: refreshIn})
 	seed := a.Seed()
-	ct := newCounting(a)
-	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithTransport(ct))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	ctx := context.Background()
 	scopes := []string{seed.Scope}
 	first, err := c.AcquireTokenForClient(ctx, scopes)
@@ -187,14 +181,8 @@ func TestFailedRefreshServesTokenUntilExpiry(t *testing.T) {
 func TestShortLivedTokenIsNotRefreshedAtOnce(t *testing.T) {
 	for _, life := range []time.Duration{5 * time.Minute, 6 * time.Minute} {
 		t.Run(life.String(), func(t *testing.T) {
-			a := startAuthority(t, sts.Options{TokenLifetime: life})
+			a, c, ct := seedClient(t, sts.Options{TokenLifetime: life})
 			seed := a.Seed()
-			ct := newCounting(a)
-			c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithTransport(ct))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
 			ctx := context.Background()
 			scopes := []string{seed.Scope}
 			first, err := c.AcquireTokenForClient(ctx, scopes)

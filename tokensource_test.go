@@ -15,14 +15,8 @@ import (
 )
 
 func TestTokenSource(t *testing.T) {
-	a := startAuthority(t, sts.Options{})
+	a, c, ct := seedClient(t, sts.Options{})
 	seed := a.Seed()
-	ct := newCounting(a)
-	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithTransport(ct))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	ts := c.TokenSource(context.Background(), seed.Scope)
 	tok, err := ts.Token()
 	if err != nil {
