@@ -325,8 +325,8 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 			t, err = c.cache.Put(ctx, key, t, fetch)
 		}
 	}
-	if errors.Is(err, cache.ErrClosed) {
-		return Token{}, ErrClosed
+	if err != nil && (c.closed.Load() || errors.Is(err, cache.ErrClosed)) {
+		return Token{}, ErrClosed // Close raced with this request (and cancelled it)
 	}
 	if err != nil {
 		return Token{}, err

@@ -10,9 +10,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,3 +391,68 @@ func TestCloseAndOptionsEdges(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Close while a request is held open: the caller gets ErrClosed, and a
+// credential does not report an authentication failure.
+func TestCloseRacesInFlightRequest(t *testing.T) {
+	a, c, ct := seedClient(t, sts.Options{})
+	seed := a.Seed()
+	ct.hold = make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.AcquireTokenForClient(context.Background(), []string{seed.Scope})
+		done <- err
+	}()
+	for ct.posts.Load() == 0 {
+		runtime.Gosched()
+	}
+	if err := c.Close(); err != nil { // cancels the held request
+		t.Fatal(err)
+	}
+	err := <-done
+	close(ct.hold)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("request in flight during Close: %v, want ErrClosed", err)
+	}
+}
+
+// A caller's *http.Client that would follow redirects never carries the
+// secret to a redirect target.
+func TestNoRedirectWithSecret(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	seed := a.Seed()
+	var leaked atomic.Bool
+	target := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), seed.ClientSecret) {
+			leaked.Store(true)
+		}
+		http.Error(w, "nope", http.StatusBadRequest)
+	}))
+	defer target.Close()
+	base := a.HTTPClient().Transport
+	redirecting := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && r.URL.Host != strings.TrimPrefix(target.URL, "https://") {
+			h := http.Header{"Location": {target.URL + "/token"}}
+			return &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: h, Body: http.NoBody, Request: r}, nil
+		}
+		if r.URL.Host == strings.TrimPrefix(target.URL, "https://") {
+			return target.Client().Transport.RoundTrip(r)
+		}
+		return base.RoundTrip(r)
+	})
+	hc := &http.Client{Transport: redirecting} // follows redirects by default
+	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromSecret(seed.ClientSecret), WithHTTPClient(hc), WithMaxRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.AcquireTokenForClient(context.Background(), []string{seed.Scope})
+	var re *ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusTemporaryRedirect || leaked.Load() {
+		t.Fatalf("err %v (leaked to redirect target: %v), want the 307 itself", err, leaked.Load())
+	}
+	if hc.CheckRedirect != nil {
+		t.Fatal("WithHTTPClient changed the caller's client")
+	}
+}

@@ -102,7 +102,9 @@ func (*AuthenticationFailedError) NonRetriable() {}
 // cloud.
 type CredentialOptions struct {
 	// ClientOptions: Cloud.ActiveDirectoryAuthorityHost picks the authority host
-	// and Transport (an *http.Client or any policy.Transporter) carries requests.
+	// and Transport carries requests: an *http.Client is used as WithHTTPClient
+	// uses it (never following a redirect with the secret); any other
+	// policy.Transporter is used as given.
 	// The pipeline settings (Retry, Logging, Telemetry, policies) are not used:
 	// appcred retries token requests itself.
 	azcore.ClientOptions
@@ -180,6 +182,9 @@ func transportOption(o CredentialOptions) (Option, error) {
 	case o.Transport != nil && len(o.CACertificates) > 0:
 		return nil, errors.New("CACertificates cannot be combined with ClientOptions.Transport: configure the transport's RootCAs instead")
 	case o.Transport != nil:
+		if hc, ok := o.Transport.(*http.Client); ok {
+			return WithHTTPClient(hc), nil // its copy never follows a redirect with the secret
+		}
 		return WithTransport(transporterRT{o.Transport}), nil
 	case len(o.CACertificates) > 0:
 		opt := WithCACertificates(o.CACertificates)
@@ -379,7 +384,7 @@ func (c *credential) closedError() error { return fmt.Errorf("%s: %w", c.name, E
 // wrap turns a Client error into an *AuthenticationFailedError, unless the
 // credential was unavailable or closed (Close raced with the request).
 func (c *credential) wrap(err error) error {
-	if errors.Is(err, ErrClosed) || errors.Is(err, cache.ErrClosed) || errors.Is(err, authority.ErrResolverClosed) {
+	if c.closed.Load() || errors.Is(err, ErrClosed) || errors.Is(err, cache.ErrClosed) || errors.Is(err, authority.ErrResolverClosed) {
 		return c.closedError()
 	}
 	var u *CredentialUnavailableError

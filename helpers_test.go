@@ -42,7 +42,11 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPost {
 		c.posts.Add(1)
 		if c.hold != nil {
-			<-c.hold
+			select { // a real transport gives up when the request's context ends
+			case <-c.hold:
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
 		}
 	} else {
 		c.gets.Add(1)

@@ -102,7 +102,11 @@ func (e *Error) Error() string {
 		b.WriteString(" AADSTS" + strconv.Itoa(e.Codes[0]))
 	}
 	if e.Err != nil {
-		b.WriteString(": ")
+		if strings.HasSuffix(b.String(), ":") { // "failed:" with no status or code before the cause
+			b.WriteString(" ")
+		} else {
+			b.WriteString(": ")
+		}
 		b.WriteString(e.Err.Error())
 	}
 	if e.StatusCode == 0 && e.Err == nil && oneLine(e.Code, 100) == "" {
