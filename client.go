@@ -151,7 +151,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		log:      log,
 		ownHTTP:  own,
 		prefix:   keyPrefix(clientID, info),
-		extra:    capabilitiesExtra(cfg.capabilities),
+		extra:    keyExtra(cfg.capabilities, info),
 		resolver: authority.NewResolver(wc, authority.ResolverOptions{
 			DisableInstanceDiscovery: cfg.noDiscovery,
 			ValidateAuthority:        cfg.validate,
@@ -171,6 +171,21 @@ func keyPrefix(clientID string, info authority.Info) cache.Prefix {
 		return cache.MakePrefix(clientID, info.Host, info.Issuer).ExactScopes()
 	}
 	return cache.MakePrefix(clientID, info.Host, info.Tenant)
+}
+
+// keyExtra is the case-sensitive part of a client's cache keys: its
+// capabilities and, for a generic issuer whose URL has upper-case letters (the
+// tenant field of a key is folded to lower case), the issuer URL itself, since
+// https://idp/realms/Prod and https://idp/realms/prod are different issuers.
+func keyExtra(caps []string, info authority.Info) string {
+	extra := capabilitiesExtra(caps)
+	if info.Kind == authority.Generic && info.Issuer != strings.ToLower(info.Issuer) {
+		if extra != "" {
+			extra += ";"
+		}
+		extra += "iss=" + info.Issuer
+	}
+	return extra
 }
 
 func checkCertificate(p Proof, info authority.Info, log *slog.Logger) error {

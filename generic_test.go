@@ -197,3 +197,40 @@ func TestFaultsThroughClient(t *testing.T) {
 		t.Fatalf("never-answering server: %v, want the context deadline", err)
 	}
 }
+
+// Two generic issuers on one host (paths differing, even only in case) with
+// the same client id never share a cached token.
+func TestGenericIssuersOnOneHostKeepApart(t *testing.T) {
+	var requests atomic.Int64
+	mux := http.NewServeMux()
+	var srv *httptest.Server
+	for _, realm := range []string{"prod", "Prod", "dev"} {
+		iss := "/realms/" + realm
+		mux.HandleFunc("GET "+iss+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+			_ = json.NewEncoder(w).Encode(map[string]any{"issuer": srv.URL + iss, "token_endpoint": srv.URL + iss + "/token",
+				"token_endpoint_auth_methods_supported": []string{"client_secret_post"}})
+		})
+		mux.HandleFunc("POST "+iss+"/token", func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "token-of-" + realm, "token_type": "Bearer", "expires_in": 3600})
+		})
+	}
+	srv = httptest.NewTLSServer(mux)
+	defer srv.Close()
+	store := newMemStore()
+	for _, realm := range []string{"prod", "Prod", "dev", "prod"} {
+		c, err := New(srv.URL+"/realms/"+realm, "same-client", FromSecret("s"), WithGenericIssuer(),
+			WithHTTPClient(srv.Client()), WithCacheStore(store))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := c.AcquireTokenForClient(context.Background(), []string{"read"})
+		_ = c.Close()
+		if err != nil || tok.AccessToken != "token-of-"+realm {
+			t.Fatalf("issuer %s got %q (err %v)", realm, tok.AccessToken, err)
+		}
+	}
+	if n := requests.Load(); n != 3 { // the second "prod" client is served by the shared store
+		t.Fatalf("%d token requests, want 3", n)
+	}
+}

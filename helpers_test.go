@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/appcred/appcred/cache"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
 )
@@ -126,4 +127,36 @@ func (l *logBuffer) String() string {
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// memStore is an in-memory cache.Store, a stand-in for a store shared by
+// several clients (processes or replicas).
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]cache.Token
+}
+
+func newMemStore() *memStore { return &memStore{m: map[string]cache.Token{}} }
+
+func (s *memStore) Get(_ context.Context, key string) (*cache.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.m[key]; ok {
+		return &t, nil
+	}
+	return nil, nil
+}
+
+func (s *memStore) Put(_ context.Context, key string, t *cache.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = *t
+	return nil
+}
+
+func (s *memStore) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	return nil
 }
