@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -454,5 +455,46 @@ func TestNoRedirectWithSecret(t *testing.T) {
 	}
 	if hc.CheckRedirect != nil {
 		t.Fatal("WithHTTPClient changed the caller's client")
+	}
+}
+
+// WithAppName sends x-app-name / x-app-ver; WithClientClaims adds claims to
+// every assertion but cannot override the standard ones.
+func TestAppNameAndClientClaims(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	seed := a.Seed()
+	cert := registerCert(t, a, seed.TenantID, seed.ClientID)
+	base := a.HTTPClient().Transport
+	var mu sync.Mutex
+	var headers []http.Header
+	var assertions []string
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			form, _ := url.ParseQuery(string(body))
+			mu.Lock()
+			headers = append(headers, r.Header.Clone())
+			assertions = append(assertions, form.Get("client_assertion"))
+			mu.Unlock()
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+		}
+		return base.RoundTrip(r)
+	})
+	c, err := New(a.TenantURL(seed.TenantID), seed.ClientID, FromCertificate(cert, CertificateOptions{}), WithTransport(rt),
+		WithAppName("orders-daemon", "1.2.3"), WithClientClaims(map[string]any{"xms_extra": "v", "iss": "attacker"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.AcquireTokenForClient(context.Background(), []string{seed.Scope}); err != nil {
+		t.Fatal(err)
+	}
+	if len(headers) != 1 || headers[0].Get("x-app-name") != "orders-daemon" || headers[0].Get("x-app-ver") != "1.2.3" ||
+		headers[0].Get("x-client-SKU") == "" || headers[0].Get("client-request-id") == "" {
+		t.Fatalf("headers: %v", headers)
+	}
+	claims := claimsOf(t, assertions[0])
+	if claims["xms_extra"] != "v" || claims["iss"] != seed.ClientID || claims["sub"] != seed.ClientID {
+		t.Fatalf("assertion claims: %v", claims)
 	}
 }
