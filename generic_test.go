@@ -196,6 +196,16 @@ func TestFaultsThroughClient(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("never-answering server: %v, want the context deadline", err)
 	}
+	// No deadline on the context: WithTimeout bounds the request.
+	c3, err := New(silent.URL, "id", FromSecret("s"), WithGenericIssuer(), WithHTTPClient(silent.Client()),
+		WithTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if _, err = c3.AcquireTokenForClient(context.Background(), []string{"x"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WithTimeout against a never-answering server: %v, want a deadline error", err)
+	}
 }
 
 // Two generic issuers on one host (paths differing, even only in case) with
