@@ -200,6 +200,7 @@ func transportOption(o CredentialOptions) (Option, error) {
 // *http.Client or any other).
 type transporterRT struct{ t policy.Transporter }
 
+// RoundTrip sends r through the Transporter.
 func (t transporterRT) RoundTrip(r *http.Request) (*http.Response, error) { return t.t.Do(r) }
 
 // newCredential validates the shared configuration and builds the plain client.

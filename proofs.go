@@ -38,7 +38,10 @@ const (
 // redacted is a string that never formats its value.
 type redacted string
 
-func (redacted) String() string   { return "[redacted]" }
+// String never shows the value.
+func (redacted) String() string { return "[redacted]" }
+
+// GoString never shows the value.
 func (redacted) GoString() string { return "[redacted]" }
 
 // String describes the proof without revealing any secret.
