@@ -19,7 +19,7 @@ type Number int64
 // Its text names the JSON kind, never the value.
 type numberError struct{ kind string }
 
-// Error describes the field and the value that is not a number.
+// Error says what JSON kind was found instead of a number.
 func (e *numberError) Error() string {
 	return "expected a number or numeric string, got " + e.kind
 }
