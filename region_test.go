@@ -2,22 +2,15 @@ package appcred
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/appcred/appcred/internal/fakehost"
 
 	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
@@ -35,57 +28,25 @@ type fakeRegionalEntra struct {
 
 func newFakeRegionalEntra(t *testing.T) *fakeRegionalEntra {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fake entra"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames:    []string{"login.microsoftonline.com", "*.login.microsoft.com"},
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &fakeRegionalEntra{}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.reqs = append(f.reqs, r.Method+" "+r.Host+r.URL.Path)
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration"):
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"token_endpoint": "https://" + r.Host + "/{tenant}/oauth2/v2.0/token",
-				"issuer":         "https://login.microsoftonline.com/{tenantid}/v2.0",
-			})
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
-			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "from-" + r.Host, "token_type": "Bearer", "expires_in": 3600})
-		default:
-			w.WriteHeader(http.StatusNotFound)
-		}
-	}))
-	f.srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	f.srv.StartTLS()
-	t.Cleanup(f.srv.Close)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	addr := f.srv.Listener.Addr().String()
-	var d net.Dialer
-	f.transport = &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(f.transport.CloseIdleConnections)
+	f.srv, f.transport = fakehost.Start(t, []string{"login.microsoftonline.com", "*.login.microsoft.com"},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f.mu.Lock()
+			f.reqs = append(f.reqs, r.Method+" "+r.Host+r.URL.Path)
+			f.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			switch {
+			case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration"):
+				_ = json.NewEncoder(w).Encode(map[string]any{
+					"token_endpoint": "https://" + r.Host + "/{tenant}/oauth2/v2.0/token",
+					"issuer":         "https://login.microsoftonline.com/{tenantid}/v2.0",
+				})
+			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
+				_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "from-" + r.Host, "token_type": "Bearer", "expires_in": 3600})
+			default:
+				w.WriteHeader(http.StatusNotFound)
+			}
+		}))
 	return f
 }
 

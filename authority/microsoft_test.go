@@ -2,22 +2,15 @@ package authority
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/appcred/appcred/internal/fakehost"
 )
 
 // fakeMicrosoft serves login.microsoftonline.com over real TLS on 127.0.0.1:
@@ -32,26 +25,10 @@ type fakeMicrosoft struct {
 
 func newFakeMicrosoft(t *testing.T, h http.HandlerFunc) *fakeMicrosoft {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fake entra"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
-			"*.login.microsoft.com", "*.login.microsoftonline.us"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
 	f := &fakeMicrosoft{}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var tr *http.Transport
+	f.srv, tr = fakehost.Start(t, []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
+		"*.login.microsoft.com", "*.login.microsoftonline.us"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		u := *r.URL
 		u.Host = r.Host
@@ -59,20 +36,7 @@ func newFakeMicrosoft(t *testing.T, h http.HandlerFunc) *fakeMicrosoft {
 		f.mu.Unlock()
 		h(w, r)
 	}))
-	f.srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	f.srv.StartTLS()
-	t.Cleanup(f.srv.Close)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	addr := f.srv.Listener.Addr().String()
-	var d net.Dialer
-	f.client = &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
-	}}
-	t.Cleanup(f.client.CloseIdleConnections)
+	f.client = &http.Client{Transport: tr}
 	return f
 }
 
