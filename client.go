@@ -15,8 +15,6 @@ package appcred
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,24 +207,12 @@ func (cfg *config) buildHTTPClient() (*http.Client, error) {
 		}
 		return cfg.httpClient, nil
 	}
-	hc := wire.DefaultHTTPClient()
+	hc := wire.DefaultHTTPClient(cfg.rootCAs...)
 	if cfg.transport != nil {
 		if len(cfg.rootCAs) > 0 {
 			return nil, errors.New("WithTransport cannot be combined with WithCACertificates: set RootCAs on the transport instead")
 		}
 		hc.Transport = cfg.transport
-		return hc, nil
-	}
-	if len(cfg.rootCAs) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		for _, pem := range cfg.rootCAs {
-			pool.AppendCertsFromPEM(pem)
-		}
-		t := hc.Transport.(*http.Transport)
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return hc, nil
 }

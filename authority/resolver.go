@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/appcred/appcred/internal/flight"
 	"github.com/appcred/appcred/internal/wire"
 )
 
@@ -133,15 +132,10 @@ type Resolver struct {
 	opts   ResolverOptions
 	now    func() time.Time
 
-	mu     sync.RWMutex
-	cache  map[Info]cachedEndpoints
-	closed bool           // under mu
-	wg     sync.WaitGroup // fetches in flight; Add under mu while !closed
-	group  singleflight.Group
-
-	root      context.Context // cancelled by Close; every fetch ends with it
-	cancel    context.CancelFunc
-	regionErr error // ValidRegion(opts.Region)
+	mu        sync.RWMutex
+	cache     map[Info]cachedEndpoints
+	flights   *flight.Group[Endpoints] // one fetch per authority; Close cancels them
+	regionErr error                    // ValidRegion(opts.Region)
 }
 
 type cachedEndpoints struct {
@@ -171,7 +165,7 @@ func NewResolver(c *wire.Client, o ResolverOptions) *Resolver {
 	if o.Region != "" {
 		r.regionErr = ValidRegion(o.Region)
 	}
-	r.root, r.cancel = context.WithCancel(context.Background())
+	r.flights = flight.New[Endpoints](o.FetchTimeout, ErrResolverClosed)
 	return r
 }
 
@@ -179,11 +173,7 @@ func NewResolver(c *wire.Client, o ResolverOptions) *Resolver {
 // Later Resolve calls still answer from the cache but start no fetch
 // (ErrResolverClosed). Close is idempotent.
 func (r *Resolver) Close() error {
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
-	r.cancel()
-	r.wg.Wait()
+	r.flights.Close()
 	return nil
 }
 
@@ -204,40 +194,20 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 	if ok && r.now().Before(c.expires) {
 		return c.ep, nil
 	}
-	ch := r.group.DoChan(a.Kind.String()+" "+a.URL(), func() (any, error) {
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			return nil, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, ErrResolverClosed)
-		}
-		r.wg.Add(1)
-		r.mu.Unlock()
-		defer r.wg.Done()
-		// The fetch keeps the caller's values but not its cancellation, so
-		// other waiters still benefit; FetchTimeout and Close bound it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.FetchTimeout)
-		defer cancel()
-		stop := context.AfterFunc(r.root, cancel)
-		defer stop()
+	ep, err := r.flights.Do(ctx, a.Kind.String()+" "+a.URL(), func(fctx context.Context) (Endpoints, error) {
 		ep, err := r.discover(fctx, a)
-		if err != nil {
-			if r.root.Err() != nil {
-				return nil, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, ErrResolverClosed)
-			}
-			return nil, err
+		if err == nil {
+			r.store(a, ep)
 		}
-		r.store(a, ep)
-		return ep, nil
+		return ep, err
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return Endpoints{}, res.Err
-		}
-		return res.Val.(Endpoints), nil
-	case <-ctx.Done():
-		return Endpoints{}, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, ctx.Err())
+	switch {
+	case errors.Is(err, ErrResolverClosed):
+		return Endpoints{}, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, ErrResolverClosed)
+	case err != nil && err == ctx.Err(): // this caller gave up; the fetch goes on for others
+		return Endpoints{}, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, err)
 	}
+	return ep, err
 }
 
 // store caches ep for a, making room first when the cache is full: expired

@@ -46,7 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
+	"github.com/appcred/appcred/internal/flight"
 )
 
 // ErrClosed is returned by Fetch after Close.
@@ -96,13 +96,7 @@ type Cache struct {
 	skew      time.Duration
 	opt       Options
 
-	ctx    context.Context // cancelled by Close; parent of background work
-	cancel context.CancelFunc
-	mu     sync.Mutex // guards closed and wg.Add
-	closed bool
-	wg     sync.WaitGroup
-
-	flights singleflight.Group
+	flights *flight.Group[*Token] // shared fetches and background refreshes
 	stripes [numStripes]stripe
 	stats   counters
 }
@@ -151,7 +145,7 @@ func New(o Options) *Cache {
 		c.opt.RetryMax = DefaultRetryMax
 	}
 	c.prefixes.Store(&prefixes{ids: map[string]uint32{"": 0}, names: []string{""}})
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.flights = flight.New[*Token](c.opt.FetchTimeout, ErrClosed)
 	return c
 }
 
@@ -333,26 +327,11 @@ func (c *Cache) Len() int {
 // still serves cached tokens but starts no refresh, and Fetch returns
 // ErrClosed. Close is idempotent.
 func (c *Cache) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
 	if c.clock != nil {
 		c.clock.halt()
 	}
-	c.cancel()
-	c.wg.Wait()
+	c.flights.Close()
 	return nil
-}
-
-// begin registers one unit of background work, or reports false after Close.
-func (c *Cache) begin() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.wg.Add(1)
-	return true
 }
 
 // Stats are cumulative counters of a Cache.

@@ -19,28 +19,7 @@ func (c *Cache) Fetch(ctx context.Context, key string, fetch FetchFunc) (*Token,
 	if fetch == nil {
 		return nil, errors.New("cache: Fetch needs a FetchFunc")
 	}
-	ch := c.flights.DoChan(key, func() (any, error) { return c.fly(ctx, key, fetch) })
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*Token), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// fly runs the shared flight for key on a detached, bounded context.
-func (c *Cache) fly(callerCtx context.Context, key string, fetch FetchFunc) (*Token, error) {
-	if !c.begin() {
-		return nil, ErrClosed
-	}
-	defer c.wg.Done()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.opt.FetchTimeout)
-	defer cancel()
-	defer context.AfterFunc(c.ctx, cancel)()
-	return c.fill(ctx, key, fetch)
+	return c.flights.Do(ctx, key, func(ctx context.Context) (*Token, error) { return c.fill(ctx, key, fetch) })
 }
 
 // fill is the body of a flight: memory (filled by a flight that just ended),
@@ -144,22 +123,19 @@ func (c *Cache) refreshAhead(key []byte, e *entry, now time.Time) {
 	if !e.state.CompareAndSwap(0, refreshing) {
 		return
 	}
-	if !c.begin() {
-		e.state.And(^refreshing)
-		return
-	}
+	k := string(key)
 	c.stats.refreshes.Add(1)
-	go c.refresh(string(key), e)
+	if !c.flights.Go(func(ctx context.Context) { c.refresh(ctx, k, e) }) {
+		c.stats.refreshes.Add(^uint64(0)) // closed: nothing started
+		e.state.And(^refreshing)
+	}
 }
 
 // refresh fetches a replacement for e: from the Store when another replica
 // has already refreshed it there, else with e's FetchFunc. On failure it
 // schedules the next attempt (taken by a later Lookup) and e keeps being
 // served.
-func (c *Cache) refresh(key string, e *entry) {
-	defer c.wg.Done()
-	ctx, cancel := context.WithTimeout(c.ctx, c.opt.FetchTimeout)
-	defer cancel()
+func (c *Cache) refresh(ctx context.Context, key string, e *entry) {
 	v, shared := c.fresherInStore(ctx, key)
 	if !shared {
 		t, err := e.fetch(ctx)

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/youmark/pkcs8"
@@ -61,12 +62,7 @@ func loadPFX(data, password []byte) (*Certificate, error) {
 func loadPEM(data, password []byte) (*Certificate, error) {
 	var certs []*x509.Certificate
 	var key crypto.Signer
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	for block := range PEMBlocks(data) {
 		switch block.Type {
 		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(block.Bytes)
@@ -161,16 +157,24 @@ func assemble(key crypto.Signer, certs []*x509.Certificate) (*Certificate, error
 	return nil, fmt.Errorf("the private key matches none of the %d certificate(s)", len(certs))
 }
 
+// PEMBlocks yields the PEM blocks of data in order, skipping text around
+// them, and stops at the first byte that does not begin a block.
+func PEMBlocks(data []byte) iter.Seq[*pem.Block] {
+	return func(yield func(*pem.Block) bool) {
+		for rest := data; ; {
+			var block *pem.Block
+			if block, rest = pem.Decode(rest); block == nil || !yield(block) {
+				return
+			}
+		}
+	}
+}
+
 // ParsePEMCertificates returns every CERTIFICATE block in PEM data, in order.
 // Private key blocks are ignored.
 func ParsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	for block := range PEMBlocks(data) {
 		if block.Type != "CERTIFICATE" {
 			continue
 		}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/appcred/appcred/internal/wire"
 )
 
 // Options configure an Authority.
@@ -379,14 +381,9 @@ func (a *Authority) TLSConfig() *tls.Config {
 // HTTPClient returns a new HTTP client (keep-alive, HTTP/1.1) that trusts the
 // authority's CA; call its CloseIdleConnections when done.
 func (a *Authority) HTTPClient() *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig:     &tls.Config{RootCAs: a.tls.caPool, MinVersion: tls.VersionTLS12},
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-		},
-	}
+	hc := wire.DefaultHTTPClient(a.CACertPEM())
+	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	return hc
 }
 
 // current returns the snapshot to serve from, checking at most every 100 ms

@@ -85,12 +85,7 @@ func newSigningKey(now time.Time) (*signingKey, []byte, error) {
 func parseSigningKey(data []byte, created time.Time) (*signingKey, error) {
 	var key *rsa.PrivateKey
 	var cert *x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
+	for b := range proof.PEMBlocks(data) {
 		switch b.Type {
 		case "PRIVATE KEY":
 			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)

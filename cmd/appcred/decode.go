@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/appcred/appcred/internal/wire"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/spf13/cobra"
 )
@@ -68,7 +67,7 @@ issuer's keys; an invalid signature exits with status 1.`,
 				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 				defer cancel()
-				sig = verifyJWT(ctx, httpClientTrusting(ca), d, jwksURL, authorityURL)
+				sig = verifyJWT(ctx, wire.DefaultHTTPClient(ca), d, jwksURL, authorityURL)
 			} else if caFile != "" {
 				return errors.New("--ca-file is only used with --jwks or --authority")
 			}
@@ -299,20 +298,6 @@ func (s *sigResult) describe() string {
 	default:
 		return "NOT VALID: " + s.Error
 	}
-}
-
-// httpClientTrusting is an HTTP client that trusts the system roots and the PEM CA certificates in ca.
-func httpClientTrusting(ca []byte) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	if len(ca) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		pool.AppendCertsFromPEM(ca)
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
 
 // verifyJWT checks d's signature against the JWKS at jwksURL, or the one named
