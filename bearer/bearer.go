@@ -67,11 +67,18 @@ var ErrInsecure = errors.New("bearer: refusing to send a token over plain http (
 // and resends the request once, if its body can be replayed (no body, or
 // req.GetBody set, as http.NewRequest does for in-memory bodies); otherwise
 // the 401 is returned. A credential failure is returned as an error that
-// wraps the credential's.
+// wraps the credential's. A redirect that http.Client follows to another
+// scheme, host or port is sent without a token: tokens go only to the origin
+// the caller addressed.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Credential == nil || len(t.Scopes) == 0 {
 		closeBody(req)
 		return nil, errors.New("bearer: Transport needs a Credential and Scopes")
+	}
+	if redirectedAway(req) {
+		// http.Client stripped Authorization for this cross-host redirect;
+		// the token was attached for the original host only.
+		return t.base().RoundTrip(req)
 	}
 	if !t.AllowHTTP && !strings.EqualFold(req.URL.Scheme, "https") {
 		closeBody(req)
@@ -113,6 +120,32 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	drain(resp)
 	return t.base().RoundTrip(second)
+}
+
+// redirectedAway reports whether req is a redirect (made by http.Client)
+// whose scheme, host or port differs from the request the chain started
+// with. Tokens go only to the origin the caller addressed.
+func redirectedAway(req *http.Request) bool {
+	origin := req
+	for origin.Response != nil && origin.Response.Request != nil {
+		origin = origin.Response.Request
+	}
+	return origin != req && !sameOrigin(origin.URL, req.URL)
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
 }
 
 // authorize returns a copy of req with body and a fresh Authorization header.

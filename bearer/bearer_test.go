@@ -237,3 +237,66 @@ func TestTransportAllowHTTP(t *testing.T) {
 		t.Fatalf("%d %q", code, body)
 	}
 }
+
+// TestRedirectToAnotherHostCarriesNoToken: http.Client strips Authorization
+// on a cross-host redirect; the Transport must not attach a token again.
+func TestRedirectToAnotherHostCarriesNoToken(t *testing.T) {
+	thief := &api{}
+	thiefSrv := httptest.NewTLSServer(thief)
+	t.Cleanup(thiefSrv.Close)
+	// The thief is reached as "localhost", the origin as 127.0.0.1: another host.
+	thiefURL := strings.Replace(thiefSrv.URL, "127.0.0.1", "localhost", 1) + "/collect"
+	var originAuths []string
+	var mu sync.Mutex
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		originAuths = append(originAuths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/same":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		case "/final":
+			_, _ = io.WriteString(w, "ok")
+		case "/post":
+			http.Redirect(w, r, thiefURL, http.StatusTemporaryRedirect)
+		default:
+			http.Redirect(w, r, thiefURL, http.StatusFound)
+		}
+	}))
+	t.Cleanup(origin.Close)
+	base := origin.Client().Transport.(*http.Transport).Clone()
+	base.TLSClientConfig.InsecureSkipVerify = true // both test servers; names differ from the cert's
+	hc := &http.Client{Transport: &Transport{Credential: &issuer{}, Scopes: []string{"api://x/.default"}, Base: base}}
+
+	for _, tc := range []struct{ method, path string }{{"GET", "/get"}, {"POST", "/post"}} {
+		req, _ := http.NewRequest(tc.method, origin.URL+tc.path, strings.NewReader("body"))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		drain(resp)
+	}
+	resp, err := hc.Get(origin.URL + "/same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(resp)
+
+	thief.mu.Lock()
+	defer thief.mu.Unlock()
+	if len(thief.auths) != 2 {
+		t.Fatalf("thief saw %d requests, want 2 (one per redirect)", len(thief.auths))
+	}
+	for i, a := range thief.auths {
+		if a != "" {
+			t.Errorf("redirect %d to another host carried Authorization %q", i, a)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, a := range originAuths {
+		if !strings.HasPrefix(a, "Bearer tok-") {
+			t.Errorf("origin request %d had Authorization %q, want a bearer token (same-host redirects keep it)", i, a)
+		}
+	}
+}
