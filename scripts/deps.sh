@@ -4,7 +4,7 @@
 # sudo when that is available. The interop tests target Debian bookworm's python3-msal 1.21 and
 # python3-azure (azure-identity 1.13.0b2, whose keyword is instance_discovery=).
 set -euo pipefail
-packages=(gcc libc6-dev python3 python3-msal python3-azure ca-certificates tzdata)
+packages=(gcc libc6-dev python3 python3-msal python3-msal-extensions python3-azure redis-server chromium azure-cli ca-certificates tzdata)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/appcred/appcred/proof"
 )
 
@@ -157,33 +155,6 @@ func TestCertNewTextOutput(t *testing.T) {
 	for _, want := range []string{"thumbprint:", "x5t:", "x5t#S256:", "combined.pem", "PFX password:", "shown once"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("text output lacks %q:\n%s", want, r.stdout)
-		}
-	}
-}
-
-// --legacy-pfx writes a PKCS#12 file that azidentity (golang.org/x/crypto/pkcs12) reads; the default modern
-// file is one it cannot read, and appcred reads both.
-func TestCertNewLegacyPFXForAzidentity(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
-		dir := t.TempDir()
-		args := []string{"cert", "new", "--subject", "CN=pfx", "--out", dir, "--password-env", "PW"}
-		if legacy {
-			args = append(args, "--legacy-pfx")
-		}
-		mustRun(t, []string{"PW=pfx-pass-123"}, "", args...)
-		data, err := os.ReadFile(filepath.Join(dir, "cert.pfx"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := proof.LoadCertificate(data, []byte("pfx-pass-123")); err != nil {
-			t.Fatalf("legacy=%v: appcred cannot read its own PFX: %v", legacy, err)
-		}
-		_, _, err = azidentity.ParseCertificates(data, []byte("pfx-pass-123"))
-		if legacy && err != nil {
-			t.Fatalf("azidentity cannot read the --legacy-pfx file: %v", err)
-		}
-		if !legacy && err == nil {
-			t.Fatal("azidentity reads the modern PFX: --legacy-pfx may no longer be needed, update its help")
 		}
 	}
 }
