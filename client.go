@@ -155,6 +155,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 			ValidateAuthority:        cfg.validate,
 			AllowInsecureLoopback:    cfg.insecureLoopback,
 			Region:                   cfg.region,
+			Logger:                   cfg.logger,
 		}),
 		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
 	}

@@ -108,7 +108,7 @@ func TestWithAzureRegion(t *testing.T) {
 }
 
 func TestWithAzureRegionValidation(t *testing.T) {
-	for _, bad := range []string{"west us", "westus2.evil.com", "-x", "tryautodetect"} {
+	for _, bad := range []string{"west us", "westus2.evil.com", "-x", "try-auto-detect!"} {
 		_, err := New("https://login.microsoftonline.com/t1", "id", FromSecret("s3cret-value"), WithAzureRegion(bad))
 		if !errors.Is(err, authority.ErrInvalidRegion) || !strings.Contains(err.Error(), "WithAzureRegion") {
 			t.Errorf("WithAzureRegion(%q): %v", bad, err)

@@ -15,12 +15,22 @@ var ErrInvalidRegion = errors.New("invalid Azure region")
 // regionRE is the region syntax MSAL Go accepts: a DNS label in lower case.
 var regionRE = regexp.MustCompile(`^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// AutoDetectRegion, given as a region, asks for the region of the Azure host
+// the process runs on (MSAL's and azidentity's "TryAutoDetect"): see
+// DetectRegion.
+const AutoDetectRegion = "TryAutoDetect"
+
+// IsAutoDetect reports whether region asks for auto-detection (any case).
+func IsAutoDetect(region string) bool {
+	return strings.EqualFold(strings.TrimSpace(region), AutoDetectRegion)
+}
+
 // ValidRegion checks an Azure region name such as "westus2": lower-case
 // letters, digits and inner hyphens, at most 63 characters, starting with a
-// letter. Auto-detection ("TryAutoDetect") is not supported: name the region.
+// letter; or AutoDetectRegion.
 func ValidRegion(region string) error {
-	if strings.EqualFold(region, "tryautodetect") {
-		return fmt.Errorf("%w %q: region auto-detection is not supported; name the region, e.g. \"westus2\"", ErrInvalidRegion, region)
+	if IsAutoDetect(region) {
+		return nil
 	}
 	if !regionRE.MatchString(region) {
 		shown := region

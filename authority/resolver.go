@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -115,7 +116,13 @@ type ResolverOptions struct {
 	// is skipped, as MSAL does. Other authorities — AD FS, generic issuers and
 	// non-Microsoft hosts such as appcred's local authority — ignore it.
 	// An invalid region makes every Resolve fail with ErrInvalidRegion.
+	// AutoDetectRegion detects it once per Resolver, on the first discovery
+	// of a Microsoft-host authority (see DetectRegion; IMDS is asked through
+	// the Resolver's HTTP client); when nothing answers, the central host is
+	// used and one warning is logged.
 	Region string
+	// Logger receives the Resolver's warnings (none when nil).
+	Logger *slog.Logger
 }
 
 // DefaultMaxEntries is how many authorities a Resolver caches by default.
@@ -136,6 +143,8 @@ type Resolver struct {
 	cache     map[Info]cachedEndpoints
 	flights   *flight.Group[Endpoints] // one fetch per authority; Close cancels them
 	regionErr error                    // ValidRegion(opts.Region)
+	detect    sync.Once                // auto-detection of opts.Region
+	detected  string
 }
 
 type cachedEndpoints struct {
@@ -269,13 +278,36 @@ type instanceMetadata struct {
 	} `json:"metadata"`
 }
 
+// region is the region requests for a go to: the configured one, or the
+// detected one when it is AutoDetectRegion (detected once, and only for an
+// authority a region applies to).
+func (r *Resolver) region(ctx context.Context, a Info) string {
+	if !IsAutoDetect(r.opts.Region) {
+		return r.opts.Region
+	}
+	if _, applies := RegionalHost(a, "x"); !applies {
+		return ""
+	}
+	r.detect.Do(func() {
+		region, err := DetectRegion(ctx, r.client.HTTP)
+		if err != nil {
+			if r.opts.Logger != nil {
+				r.opts.Logger.WarnContext(ctx, "appcred: Azure region auto-detection failed; using the central endpoint", "err", err)
+			}
+			return
+		}
+		r.detected = region
+	})
+	return r.detected
+}
+
 // discover performs the network part of Resolve.
 func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 	var ep Endpoints
 	// at is where requests go: a itself, or its regional host. Instance
 	// discovery does not know regional hosts, so it is skipped (as in MSAL).
 	at := a
-	if host, ok := RegionalHost(a, r.opts.Region); ok {
+	if host, ok := RegionalHost(a, r.region(ctx, a)); ok {
 		at.Host = host
 		ep.Aliases = []string{host, a.Host}
 	} else if r.instanceDiscovery(a) {
