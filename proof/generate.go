@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,14 +76,17 @@ func ParseSubject(s string) (pkix.Name, error) {
 	if !strings.Contains(s, "=") {
 		return pkix.Name{CommonName: s}, nil
 	}
+	parts, err := splitRDNs(s)
+	if err != nil {
+		return pkix.Name{}, fmt.Errorf("subject %q: %w", s, err)
+	}
 	var n pkix.Name
-	for _, part := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		v = strings.TrimSpace(v)
-		if !ok || v == "" {
-			return pkix.Name{}, fmt.Errorf("subject %q: part %q is not KEY=value", s, part)
+	for _, part := range parts {
+		k, v := part[0], part[1]
+		if k == "" || v == "" {
+			return pkix.Name{}, fmt.Errorf("subject %q: part %q is not KEY=value", s, k+"="+v)
 		}
-		switch strings.ToUpper(strings.TrimSpace(k)) {
+		switch strings.ToUpper(k) {
 		case "CN":
 			n.CommonName = v
 		case "O":
@@ -103,6 +107,58 @@ func ParseSubject(s string) (pkix.Name, error) {
 		return pkix.Name{}, fmt.Errorf("subject %q has no CN", s)
 	}
 	return n, nil
+}
+
+// splitRDNs splits an RFC 4514 distinguished name into KEY, value pairs at
+// unescaped commas (or semicolons), undoing the escapes: a backslash before a
+// special character (\, \+ \" \\ \< \> \; \= \# and space) or two hex digits
+// (\2C), and double-quoted values (RFC 2253). Keys and values are trimmed.
+func splitRDNs(s string) ([][2]string, error) {
+	var out [][2]string
+	var key, cur strings.Builder
+	inKey, quoted := true, false
+	flush := func() {
+		out = append(out, [2]string{strings.TrimSpace(key.String()), strings.TrimSpace(cur.String())})
+		key.Reset()
+		cur.Reset()
+		inKey = true
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		w := &cur
+		if inKey {
+			w = &key
+		}
+		switch {
+		case c == '\\':
+			if i+1 >= len(s) {
+				return nil, errors.New("ends with a lone backslash")
+			}
+			if i+2 < len(s) && isHex(s[i+1:i+3]) {
+				b, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+				w.WriteByte(byte(b))
+				i += 2
+			} else {
+				w.WriteByte(s[i+1])
+				i++
+			}
+		case c == '"' && !inKey && (quoted || strings.TrimSpace(cur.String()) == ""):
+			quoted = !quoted // a quoted value (RFC 2253)
+		case quoted:
+			w.WriteByte(c)
+		case c == '=' && inKey:
+			inKey = false
+		case c == ',' || c == ';':
+			flush()
+		default:
+			w.WriteByte(c)
+		}
+	}
+	if quoted {
+		return nil, errors.New("a quoted value is not closed")
+	}
+	flush()
+	return out, nil
 }
 
 // CertPEM returns the chain as PEM CERTIFICATE blocks, leaf first.

@@ -29,6 +29,10 @@ type Certificate struct {
 // decrypted with the password given.
 var ErrWrongPassword = errors.New("wrong password for the certificate's private key")
 
+// ErrPasswordRequired is returned when a PFX file or an encrypted PEM key is
+// password-protected and no password was given.
+var ErrPasswordRequired = errors.New("the certificate's private key is password-protected; a password is required")
+
 // LoadCertificate reads a certificate and its private key from PEM (PKCS#1,
 // PKCS#8, encrypted PKCS#8 or legacy encrypted PEM keys, plus one or more
 // CERTIFICATE blocks) or from a PFX / PKCS#12 file (legacy RC2/3DES and modern
@@ -47,10 +51,14 @@ func LoadCertificate(data, password []byte) (*Certificate, error) {
 func loadPFX(data, password []byte) (*Certificate, error) {
 	key, leaf, cas, err := pkcs12.DecodeChain(data, string(password))
 	if err != nil {
-		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
+		switch {
+		case errors.Is(err, pkcs12.ErrIncorrectPassword) && len(password) == 0:
+			return nil, ErrPasswordRequired
+		case errors.Is(err, pkcs12.ErrIncorrectPassword):
 			return nil, ErrWrongPassword
 		}
-		return nil, fmt.Errorf("not a PEM file, and not a readable PFX/PKCS#12 file: %w", err)
+		// The decoder's own text dumps ASN.1 structures: say what was expected.
+		return nil, errors.New("not a certificate file: neither PEM (-----BEGIN CERTIFICATE-----) nor PFX/PKCS#12")
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
@@ -95,7 +103,7 @@ func parsePEMKey(block *pem.Block, password []byte) (crypto.Signer, error) {
 	//lint:ignore SA1019 legacy encrypted PEM keys are still written by openssl 1.x
 	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck
 		if len(password) == 0 {
-			return nil, errors.New("the PEM private key is encrypted; a password is required")
+			return nil, fmt.Errorf("PEM %s block: %w", block.Type, ErrPasswordRequired)
 		}
 		d, err := x509.DecryptPEMBlock(block, password) //nolint:staticcheck
 		if err != nil {
@@ -108,7 +116,7 @@ func parsePEMKey(block *pem.Block, password []byte) (crypto.Signer, error) {
 	switch block.Type {
 	case "ENCRYPTED PRIVATE KEY":
 		if len(password) == 0 {
-			return nil, errors.New("the PEM private key is encrypted (ENCRYPTED PRIVATE KEY); a password is required")
+			return nil, fmt.Errorf("PEM ENCRYPTED PRIVATE KEY block: %w", ErrPasswordRequired)
 		}
 		key, err = pkcs8.ParsePKCS8PrivateKey(der, password)
 		if err != nil {

@@ -215,3 +215,24 @@ func TestParseSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSubjectRFC4514(t *testing.T) {
+	cases := map[string]string{
+		`CN=Doe\, John`:              "Doe, John",
+		`CN=a\2Cb`:                   "a,b",
+		`CN="Doe, John"`:             "Doe, John",
+		`CN=x\+y\=z\\w`:              `x+y=z\w`,
+		` CN = spaced ; O = ignored`: "spaced",
+	}
+	for in, cn := range cases {
+		n, err := ParseSubject(in)
+		if err != nil || n.CommonName != cn {
+			t.Errorf("ParseSubject(%q) = %q, %v; want CN %q", in, n.CommonName, err, cn)
+		}
+	}
+	for _, bad := range []string{`CN=x\`, `CN="open`, `CN=x,O`, `XX=y`} {
+		if _, err := ParseSubject(bad); err == nil {
+			t.Errorf("ParseSubject(%q) accepted", bad)
+		}
+	}
+}
