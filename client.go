@@ -79,16 +79,6 @@ func (t Token) LogValue() slog.Value {
 		slog.Bool("from_cache", t.FromCache))
 }
 
-// ResponseError is the error returned when the authority refuses a request or
-// cannot be reached: HTTP status, OAuth error, AADSTS codes, description, trace
-// and correlation ids, timestamp, claims and Retry-After. Use errors.As to
-// read it. Its text never contains secrets or tokens.
-type ResponseError = wire.Error
-
-// HasCode reports whether err carries the AADSTS error code (for example
-// 7000215, an invalid client secret).
-func HasCode(err error, code int) bool { return wire.HasCode(err, code) }
-
 // New creates a client for the application clientID at authorityURL, which is
 // an Entra authority "https://login.microsoftonline.com/{tenant}" (or another
 // cloud's host, or appcred's local authority), an AD FS authority
@@ -331,7 +321,7 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 		return Token{}, ErrClosed // Close raced with this request (and cancelled it)
 	}
 	if err != nil {
-		return Token{}, err
+		return Token{}, responseError(err) // the one exit of the authority's answers
 	}
 	return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn}, nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/youmark/pkcs8"
 
+	"github.com/appcred/appcred/aadsts"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
 )
@@ -188,7 +189,7 @@ func TestAuthorityErrors(t *testing.T) {
 		client string
 		secret string
 		scope  string
-		code   int
+		code   aadsts.Code
 		status int
 	}{
 		{"bad secret", seed.TenantID, seed.ClientID, wrongSecret, seed.Scope, 7000215, 401},

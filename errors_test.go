@@ -11,6 +11,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/appcred/appcred/aadsts"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
 )
@@ -59,7 +60,7 @@ func TestAuthorityErrorRows(t *testing.T) {
 		name   string
 		proof  Proof
 		scopes []string
-		code   int
+		code   aadsts.Code
 		status int
 		oauth  string
 	}{
@@ -82,9 +83,9 @@ func TestAuthorityErrorRows(t *testing.T) {
 			if !errors.As(err, &re) {
 				t.Fatalf("err = %v (%T), want a *ResponseError", err, err)
 			}
-			if !HasCode(err, tc.code) || re.StatusCode != tc.status || re.Code != tc.oauth {
+			if !HasCode(err, tc.code) || re.StatusCode != tc.status || re.OAuthError != tc.oauth {
 				t.Fatalf("got %d %q codes %v, want %d %q AADSTS%d: %v",
-					re.StatusCode, re.Code, re.Codes, tc.status, tc.oauth, tc.code, err)
+					re.StatusCode, re.OAuthError, re.Codes, tc.status, tc.oauth, tc.code, err)
 			}
 			if re.TraceID == "" || re.CorrelationID == "" || re.Description == "" {
 				t.Fatalf("error fields missing: %+v", re)

@@ -129,7 +129,7 @@ func TestGenericIssuer(t *testing.T) {
 	c, _ := New(g.srv.URL, g.clientID, FromSecret("wrong-Zq8v1x"), WithGenericIssuer(), WithHTTPClient(g.srv.Client()))
 	_, err := c.AcquireTokenForClient(context.Background(), []string{"orders.read"})
 	var re *ResponseError
-	if !errors.As(err, &re) || re.StatusCode != 401 || re.Code != "invalid_client" {
+	if !errors.As(err, &re) || re.StatusCode != 401 || re.OAuthError != "invalid_client" {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	if strings.Contains(err.Error(), "wrong-Zq8v1x") {

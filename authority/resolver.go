@@ -385,7 +385,7 @@ func (r *Resolver) discoverInstance(ctx context.Context, a Info) ([]string, erro
 	var md instanceMetadata
 	if err := r.client.GetJSON(ctx, endpoint+"?"+q.Encode(), &md); err != nil {
 		var we *wire.Error
-		if errors.As(err, &we) && we.Code == "invalid_instance" {
+		if errors.As(err, &we) && we.OAuthError == "invalid_instance" {
 			return nil, fmt.Errorf("authority %s: %w: %w: %w", a.URL(), ErrDiscovery, ErrInvalidInstance, err)
 		}
 		return nil, fmt.Errorf("authority %s: %w: instance discovery: %w", a.URL(), ErrDiscovery, err)

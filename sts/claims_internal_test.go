@@ -28,7 +28,7 @@ func FuzzParseClaims(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		cr, e := parseClaims(s, now)
 		if e != nil {
-			if cr != nil || e.Status != http.StatusBadRequest || e.OAuth != "invalid_request" || e.Code() != codeInvalidParameter {
+			if cr != nil || e.StatusCode != http.StatusBadRequest || e.OAuthError != "invalid_request" || e.Code() != codeInvalidParameter {
 				t.Fatalf("claims %q: result %v, error %+v", s, cr, e)
 			}
 			return

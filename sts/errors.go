@@ -6,18 +6,21 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/appcred/appcred/aadsts"
 )
 
 // Error is an error the authority answers with, in Entra ID's shape: an OAuth
 // "error" value, an AADSTS code, an HTTP status and a description. Descriptions
-// never contain secrets, assertions or tokens.
+// never contain secrets, assertions or tokens. A client reads it back as an
+// appcred.ResponseError with the same StatusCode, OAuthError and Codes.
 type Error struct {
-	// Status is the HTTP status code of the response.
-	Status int
-	// OAuth is the OAuth 2.0 "error" value, such as "invalid_client".
-	OAuth string
-	// Codes are the AADSTS numbers, the first one leading the description.
-	Codes []int
+	// StatusCode is the HTTP status code of the response.
+	StatusCode int
+	// OAuthError is the OAuth 2.0 "error" value, such as "invalid_client".
+	OAuthError string
+	// Codes are the AADSTS codes, the first one leading the description.
+	Codes []aadsts.Code
 	// Message is the text after "AADSTSnnnn: ".
 	Message string
 }
@@ -27,63 +30,64 @@ type Error struct {
 func (e *Error) Error() string {
 	msg := e.Message
 	if msg == "" {
-		msg = e.OAuth
+		msg = e.OAuthError
 	}
 	if len(e.Codes) == 0 {
 		return msg
 	}
-	return "AADSTS" + strconv.Itoa(e.Codes[0]) + ": " + msg
+	return e.Codes[0].String() + ": " + msg
 }
 
-// Code returns the leading AADSTS number, or 0 when Codes is empty.
-func (e *Error) Code() int {
+// Code returns the leading AADSTS code, or 0 when Codes is empty.
+func (e *Error) Code() aadsts.Code {
 	if len(e.Codes) == 0 {
 		return 0
 	}
 	return e.Codes[0]
 }
 
-func newErr(status int, oauth string, code int, format string, args ...any) *Error {
-	return &Error{Status: status, OAuth: oauth, Codes: []int{code}, Message: fmt.Sprintf(format, args...)}
+func newErr(status int, oauth string, code aadsts.Code, format string, args ...any) *Error {
+	return &Error{StatusCode: status, OAuthError: oauth, Codes: []aadsts.Code{code}, Message: fmt.Sprintf(format, args...)}
 }
 
-// The AADSTS codes this authority answers with (entra-protocol.md §5.3).
+// The AADSTS codes this authority answers with (entra-protocol.md §5.3), by
+// the names the handlers use; package aadsts holds the numbers.
 const (
-	codeTenantNotFound      = 90002   // invalid_request: unknown tenant
-	codeCommonTenant        = 9001023 // grant type not supported over /common
-	codeMissingParameter    = 900144  // invalid_request: the body must contain a parameter
-	codeUnsupportedGrant    = 70003   // unsupported_grant_type
-	codeAppNotFound         = 700016  // unauthorized_client: application not found in the directory
-	codeInvalidSecret       = 7000215 // invalid_client (401): invalid client secret
-	codeNoCredential        = 7000218 // invalid_client (401): need client_assertion or client_secret
-	codeCredentialsInvalid  = 70002   // invalid_client (401): error validating credentials
-	codeInvalidJWT          = 50027   // invalid_client (401): malformed assertion
-	codeAssertionSignature  = 700027  // invalid_client (401): assertion failed signature validation
-	codeAssertionTime       = 700024  // invalid_client (401): assertion not within its valid time range
-	codeAssertionAudience   = 50012   // invalid_client (401): audience does not match
-	codeAssertionSubject    = 50048   // invalid_client (401): subject mismatches issuer
-	codeInvalidScope        = 70011   // invalid_scope (400)
-	codeScopeNotDefault     = 1002012 // invalid_scope (400): client credentials need /.default
-	codeMultipleResources   = 700022  // invalid_scope (400): scopes of several resources
-	codeResourceNotFound    = 500011  // invalid_resource (400): resource principal not found
-	codeNotPOST             = 900561  // invalid_request: the endpoint only accepts POST
-	codeBodyTooLarge        = 90015   // invalid_request: request too large
-	codeUnknownInstance     = 50049   // invalid_instance: unknown or invalid instance
-	codeNotFound            = 90056   // invalid_request: bad endpoint
-	codeInternal            = 90033   // temporarily_unavailable: internal error
-	codeUnsupportedEndpoint = 90051   // invalid_request: endpoint not offered by this authority
-	codeInvalidParameter    = 90100   // invalid_request: a parameter is empty or not valid (malformed claims, or claims nbf beyond ClockSkew in the future)
+	codeTenantNotFound      = aadsts.TenantNotFound
+	codeCommonTenant        = aadsts.CommonTenantNotSupported
+	codeMissingParameter    = aadsts.MissingParameter
+	codeUnsupportedGrant    = aadsts.UnsupportedGrantType
+	codeAppNotFound         = aadsts.AppNotFound
+	codeInvalidSecret       = aadsts.InvalidClientSecret
+	codeNoCredential        = aadsts.MissingClientCredential
+	codeCredentialsInvalid  = aadsts.InvalidCredentials
+	codeInvalidJWT          = aadsts.InvalidJWT
+	codeAssertionSignature  = aadsts.AssertionSignatureInvalid
+	codeAssertionTime       = aadsts.AssertionTimeRange
+	codeAssertionAudience   = aadsts.AssertionAudienceMismatch
+	codeAssertionSubject    = aadsts.AssertionSubjectMismatch
+	codeInvalidScope        = aadsts.InvalidScope
+	codeScopeNotDefault     = aadsts.ScopeNotDefault
+	codeMultipleResources   = aadsts.MultipleResources
+	codeResourceNotFound    = aadsts.ResourceNotFound
+	codeNotPOST             = aadsts.MethodNotPOST
+	codeBodyTooLarge        = aadsts.RequestTooLarge
+	codeUnknownInstance     = aadsts.UnknownInstance
+	codeNotFound            = aadsts.EndpointNotFound
+	codeInternal            = aadsts.InternalError
+	codeUnsupportedEndpoint = aadsts.UnsupportedEndpoint
+	codeInvalidParameter    = aadsts.InvalidParameter
 )
 
 // errorBody is the JSON body of an Entra error (entra-protocol.md §5.2).
 type errorBody struct {
-	Error         string `json:"error"`
-	Description   string `json:"error_description"`
-	ErrorCodes    []int  `json:"error_codes"`
-	Timestamp     string `json:"timestamp"`
-	TraceID       string `json:"trace_id"`
-	CorrelationID string `json:"correlation_id"`
-	ErrorURI      string `json:"error_uri"`
+	Error         string        `json:"error"`
+	Description   string        `json:"error_description"`
+	ErrorCodes    []aadsts.Code `json:"error_codes"`
+	Timestamp     string        `json:"timestamp"`
+	TraceID       string        `json:"trace_id"`
+	CorrelationID string        `json:"correlation_id"`
+	ErrorURI      string        `json:"error_uri"`
 }
 
 // entraTimestamp formats t as Entra does in error bodies: "2016-01-09 02:02:12Z".
@@ -95,13 +99,13 @@ func entraTimestamp(t time.Time) string {
 // correlation ids of the request.
 func writeError(w http.ResponseWriter, rc *reqCtx, e *Error) {
 	ts := entraTimestamp(rc.now)
-	code := strconv.Itoa(e.Code())
+	code := strconv.Itoa(int(e.Code()))
 	codes := e.Codes
 	if len(codes) == 0 {
-		codes = []int{0}
+		codes = []aadsts.Code{0}
 	}
 	body := errorBody{
-		Error: e.OAuth,
+		Error: e.OAuthError,
 		Description: e.Error() +
 			"\r\nTrace ID: " + rc.traceID +
 			"\r\nCorrelation ID: " + rc.correlationID +
@@ -121,6 +125,6 @@ func writeError(w http.ResponseWriter, rc *reqCtx, e *Error) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store, no-cache")
 	h.Set("Pragma", "no-cache")
-	w.WriteHeader(e.Status)
+	w.WriteHeader(e.StatusCode)
 	_, _ = w.Write(b)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/appcred/appcred/aadsts"
 	"github.com/appcred/appcred/sts"
 )
 
@@ -188,17 +189,17 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestErrorWithoutCodes(t *testing.T) {
-	e := &sts.Error{Status: http.StatusBadRequest, OAuth: "invalid_request", Message: "bad input"}
+	e := &sts.Error{StatusCode: http.StatusBadRequest, OAuthError: "invalid_request", Message: "bad input"}
 	if got := e.Error(); got != "bad input" {
 		t.Errorf("Error() = %q, want the message", got)
 	}
 	if got := e.Code(); got != 0 {
 		t.Errorf("Code() = %d, want 0", got)
 	}
-	if got := (&sts.Error{OAuth: "invalid_client"}).Error(); got != "invalid_client" {
+	if got := (&sts.Error{OAuthError: "invalid_client"}).Error(); got != "invalid_client" {
 		t.Errorf("Error() without a message = %q, want the OAuth error", got)
 	}
-	e.Codes = []int{90002, 1}
+	e.Codes = []aadsts.Code{90002, 1}
 	if got := e.Error(); got != "AADSTS90002: bad input" || e.Code() != 90002 {
 		t.Errorf("Error() = %q, Code() = %d", got, e.Code())
 	}

@@ -134,7 +134,7 @@ func (c *Client) PostFormFunc(ctx context.Context, endpoint string, build FormBu
 	}
 	e := c.newError(op, endpoint, resp)
 	var oauth Error
-	if ParseError(resp.body, &oauth) == nil && oauth.Code != "" {
+	if ParseError(resp.body, &oauth) == nil && oauth.OAuthError != "" {
 		_ = ParseError(resp.body, e) // a 200 carrying an OAuth error
 	} else {
 		e.Err = perr
@@ -398,7 +398,7 @@ func scrub(e *Error, form url.Values, hdr http.Header) {
 	if len(secrets) == 0 {
 		return
 	}
-	for _, f := range []*string{&e.Code, &e.SubError, &e.Description, &e.ErrorURI, &e.Claims, &e.Timestamp, &e.TraceID, &e.CorrelationID} {
+	for _, f := range []*string{&e.OAuthError, &e.SubError, &e.Description, &e.ErrorURI, &e.Claims, &e.Timestamp, &e.TraceID, &e.CorrelationID} {
 		for _, s := range secrets {
 			if strings.Contains(*f, s) {
 				*f = strings.ReplaceAll(*f, s, "[REDACTED]")

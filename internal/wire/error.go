@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/appcred/appcred/aadsts"
 )
 
 // Sentinel causes carried in Error.Err. Test for them with errors.Is.
@@ -27,40 +30,27 @@ var (
 // Error is the one error type for every failed request made through a Client:
 // an authority's OAuth/Entra error response, a non-2xx status without a usable
 // body, an undecodable or oversized body, or a transport failure (in Err).
+// The root package hands it to callers as appcred.ResponseError, which has the
+// same fields and documents each one.
 //
 // Error never holds request form values or tokens, so its text is safe to log.
 type Error struct {
-	// Op names the operation, e.g. "token request" or "discovery request".
-	Op string
-	// Endpoint is the URL the request went to, without query or user info.
-	Endpoint string
-	// StatusCode is the HTTP status, 0 when no response arrived.
-	StatusCode int
-	// Code is the OAuth2 "error" value, e.g. "invalid_client".
-	Code string
-	// SubError is Entra's "suberror" value, e.g. "token_expired".
-	SubError string
-	// Codes are Entra's AADSTS numbers from "error_codes" (7000215, …).
-	Codes []int
-	// Description is "error_description" (Entra appends trace lines after \r\n).
-	Description string
-	// TraceID is Entra's "trace_id" (or the x-ms-request-id header).
-	TraceID string
-	// CorrelationID is "correlation_id" (or the echoed client-request-id).
-	CorrelationID string
-	// Timestamp is Entra's "timestamp" as sent, e.g. "2016-01-09 02:02:12Z".
-	Timestamp string
-	// ErrorURI is "error_uri".
-	ErrorURI string
-	// Claims is the "claims" challenge (a JSON document) on conditional-access errors.
-	Claims string
-	// RetryAfter is how long the authority asked the client to wait (Retry-After,
-	// retry-after-ms or x-ms-retry-after-ms), 0 when it did not say.
-	RetryAfter time.Duration
-	// Attempts is how many HTTP attempts were made, retries included.
-	Attempts int
-	// Err is the underlying cause for transport and decoding failures
-	// (ErrBodyTooLarge, ErrNotJSON, a net error, …); nil for a plain error response.
+	// The request: its operation ("token request", "discovery request"), its
+	// endpoint without query or user info, the HTTP status (0 when no response
+	// arrived), how many attempts were made, and how long the authority asked
+	// the client to wait (Retry-After, retry-after-ms or x-ms-retry-after-ms).
+	Op, Endpoint         string
+	StatusCode, Attempts int
+	RetryAfter           time.Duration
+	// The error body (entra-protocol.md §5.2): "error", "suberror",
+	// "error_description", "error_codes", "trace_id" (else the x-ms-request-id
+	// header), "correlation_id" (else the echoed client-request-id),
+	// "timestamp", "error_uri" and the "claims" challenge.
+	OAuthError, SubError, Description                   string
+	Codes                                               []aadsts.Code
+	TraceID, CorrelationID, Timestamp, ErrorURI, Claims string
+	// Err is the cause of a transport or decoding failure (ErrBodyTooLarge,
+	// ErrNotJSON, a net error, …); nil for a plain error response.
 	Err error
 }
 
@@ -82,7 +72,7 @@ func (e *Error) Error() string {
 		b.WriteString(" ")
 		b.WriteString(strconv.Itoa(e.StatusCode))
 	}
-	if code := oneLine(e.Code, 100); code != "" {
+	if code := oneLine(e.OAuthError, 100); code != "" {
 		b.WriteString(" ")
 		b.WriteString(code)
 	}
@@ -95,11 +85,11 @@ func (e *Error) Error() string {
 	if desc != "" {
 		b.WriteString(" ")
 		if len(e.Codes) > 0 && !strings.HasPrefix(desc, "AADSTS") {
-			b.WriteString("AADSTS" + strconv.Itoa(e.Codes[0]) + ": ")
+			b.WriteString(e.Codes[0].String() + ": ")
 		}
 		b.WriteString(desc)
 	} else if len(e.Codes) > 0 {
-		b.WriteString(" AADSTS" + strconv.Itoa(e.Codes[0]))
+		b.WriteString(" " + e.Codes[0].String())
 	}
 	if e.Err != nil {
 		if strings.HasSuffix(b.String(), ":") { // "failed:" with no status or code before the cause
@@ -109,7 +99,7 @@ func (e *Error) Error() string {
 		}
 		b.WriteString(e.Err.Error())
 	}
-	if e.StatusCode == 0 && e.Err == nil && oneLine(e.Code, 100) == "" {
+	if e.StatusCode == 0 && e.Err == nil && oneLine(e.OAuthError, 100) == "" {
 		b.WriteString(" unknown error")
 	}
 	var ids []string
@@ -136,21 +126,13 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
-// HasCode reports whether the AADSTS number code appears in e.Codes.
-func (e *Error) HasCode(code int) bool {
-	if e == nil {
-		return false
-	}
-	for _, c := range e.Codes {
-		if c == code {
-			return true
-		}
-	}
-	return false
+// HasCode reports whether the AADSTS code appears in e.Codes.
+func (e *Error) HasCode(code aadsts.Code) bool {
+	return e != nil && slices.Contains(e.Codes, code)
 }
 
 // HasCode reports whether err is (or wraps) an *Error carrying AADSTS code.
-func HasCode(err error, code int) bool {
+func HasCode(err error, code aadsts.Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.HasCode(code)
 }
@@ -209,7 +191,7 @@ func ParseError(body []byte, e *Error) error {
 	if err := decodeObject(body, &eb); err != nil {
 		return err
 	}
-	e.Code = eb.Error
+	e.OAuthError = eb.Error
 	e.SubError = eb.SubError
 	e.Description = eb.Description
 	e.Timestamp = eb.Timestamp
@@ -222,7 +204,7 @@ func ParseError(body []byte, e *Error) error {
 	}
 	e.Codes = nil
 	for _, c := range eb.Codes {
-		e.Codes = append(e.Codes, int(c))
+		e.Codes = append(e.Codes, aadsts.Code(c))
 	}
 	e.Claims = rawString(eb.Claims)
 	return nil

@@ -291,8 +291,8 @@ func TestNoRetryOn400(t *testing.T) {
 	})
 	_, err := testClient(fs, nil).PostForm(context.Background(), fs.URL+"/token", tokenForm(), nil)
 	e := asError(t, err)
-	if fs.hits.Load() != 1 || e.Code != "invalid_client" || !HasCode(err, 7000215) || HasCode(err, 70011) {
-		t.Fatalf("%d attempts, code %q, codes %v", fs.hits.Load(), e.Code, e.Codes)
+	if fs.hits.Load() != 1 || e.OAuthError != "invalid_client" || !HasCode(err, 7000215) || HasCode(err, 70011) {
+		t.Fatalf("%d attempts, code %q, codes %v", fs.hits.Load(), e.OAuthError, e.Codes)
 	}
 }
 

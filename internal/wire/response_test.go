@@ -98,7 +98,7 @@ func TestParseErrorEntraExample(t *testing.T) {
 	})
 	_, err := testClient(fs, nil).PostForm(context.Background(), fs.URL+"/contoso/oauth2/v2.0/token?x=1", tokenForm(), nil)
 	e := asError(t, err)
-	if e.StatusCode != 400 || e.Code != "invalid_scope" || len(e.Codes) != 1 || e.Codes[0] != 70011 ||
+	if e.StatusCode != 400 || e.OAuthError != "invalid_scope" || len(e.Codes) != 1 || e.Codes[0] != 70011 ||
 		e.TraceID != "0000aaaa-11bb-cccc-dd22-eeeeee333333" || e.CorrelationID != "aaaa0000-bb11-2222-33cc-444444dddddd" ||
 		e.Timestamp != "2016-01-09 02:02:12Z" || e.ErrorURI != "https://login.microsoftonline.com/error?code=70011" ||
 		!strings.HasPrefix(e.Description, "AADSTS70011: The provided value") || e.Err != nil {
@@ -179,7 +179,7 @@ func TestGetJSON(t *testing.T) {
 		t.Fatalf("GetJSON: %+v, %v", doc, err)
 	}
 	err := c.GetJSON(context.Background(), fs.URL+"/instance?api-version=1.1", &doc)
-	if e := asError(t, err); e.Code != "invalid_instance" || !HasCode(err, 50049) || e.Op != "discovery request" {
+	if e := asError(t, err); e.OAuthError != "invalid_instance" || !HasCode(err, 50049) || e.Op != "discovery request" {
 		t.Fatalf("invalid_instance: %+v", e)
 	}
 	err = c.GetJSON(context.Background(), fs.URL+"/missing", &doc)
