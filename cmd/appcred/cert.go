@@ -310,10 +310,10 @@ func loadLeaf(path string, pw []byte) (*x509.Certificate, error) {
 		return c, nil
 	}
 	c, err := proof.LoadCertificate(data, pw)
-	if errors.Is(err, proof.ErrWrongPassword) {
-		if pw == nil {
-			return nil, fmt.Errorf("%s: the PFX file needs a password: set --password-env VAR", path)
-		}
+	switch {
+	case errors.Is(err, proof.ErrPasswordRequired):
+		return nil, fmt.Errorf("%s: %w: set --password-env VAR", path, err)
+	case errors.Is(err, proof.ErrWrongPassword):
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err != nil {
