@@ -99,6 +99,9 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	if p.kind == proofNone {
 		return nil, errors.New("no proof given: use FromSecret, FromCertificate or FromAssertion")
 	}
+	if err := checkAuthMethod(cfg.authMethod, p); err != nil {
+		return nil, err
+	}
 	po := authority.ParseOptions{AllowInsecureLoopback: cfg.insecureLoopback}
 	var info authority.Info
 	var err error

@@ -2,13 +2,17 @@ package appcred
 
 import (
 	"context"
+	"crypto"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,30 +23,59 @@ import (
 )
 
 // genericIssuer is a small standards-only OAuth 2.0 server: RFC 8414 discovery,
-// client_secret_basic (RFC 6749 §2.3.1) and private_key_jwt (RFC 7523), and
-// none of Entra's extras.
+// client_secret_basic (RFC 6749 §2.3.1), client_secret_post and private_key_jwt
+// (RFC 7523), and none of Entra's extras. Like Ory Hydra it enforces each
+// client's registered authentication method and picks the key that verifies an
+// assertion from the client's JWKS by kid (the first key when there is none).
 type genericIssuer struct {
 	srv      *httptest.Server
 	clientID string
 	secret   string
 	cert     *proof.Certificate
+	methods  []string // token_endpoint_auth_methods_supported
 	requests atomic.Int64
+	mu       sync.Mutex
+	clients  map[string]genericClient
+	kids     []string // the kid header of every assertion received ("" when absent)
 }
 
-func newGenericIssuer(t *testing.T) *genericIssuer {
+// genericClient is a client registration at the genericIssuer.
+type genericClient struct {
+	secret  string
+	methods []string // token_endpoint_auth_method (Hydra has one; the default client has two)
+	jwks    []jwk
+}
+
+// jwk is one key of a client's JWKS.
+type jwk struct {
+	kid string
+	key crypto.PublicKey
+}
+
+// newGenericIssuer starts the issuer advertising methods (client_secret_basic
+// and private_key_jwt when none are given), with one client, g.clientID,
+// registered for client_secret_basic with g.secret and for private_key_jwt with
+// g.cert under kid x5t.
+func newGenericIssuer(t *testing.T, methods ...string) *genericIssuer {
 	t.Helper()
 	cert, err := proof.NewSelfSigned("CN=generic-client", 0, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &genericIssuer{clientID: "svc:orders", secret: "s3cret/with+odd&chars", cert: cert}
+	if len(methods) == 0 {
+		methods = []string{"client_secret_basic", "private_key_jwt"}
+	}
+	g := &genericIssuer{clientID: "svc:orders", secret: "s3cret/with+odd&chars", cert: cert, methods: methods,
+		clients: map[string]genericClient{}}
+	g.register(g.clientID, genericClient{secret: g.secret, methods: []string{"client_secret_basic", "private_key_jwt"},
+		jwks: []jwk{{proof.X5T(cert.Leaf), cert.Leaf.PublicKey}}})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer":                                g.srv.URL,
 			"token_endpoint":                        g.srv.URL + "/token",
 			"jwks_uri":                              g.srv.URL + "/jwks",
-			"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "private_key_jwt"},
+			"token_endpoint_auth_methods_supported": g.methods,
 		})
 	})
 	mux.HandleFunc("POST /token", g.token)
@@ -51,10 +84,58 @@ func newGenericIssuer(t *testing.T) *genericIssuer {
 	return g
 }
 
-func (g *genericIssuer) fail(w http.ResponseWriter, status int, code string) {
+func (g *genericIssuer) register(id string, c genericClient) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.clients[id] = c
+}
+
+func (g *genericIssuer) fail(w http.ResponseWriter, status int, code string, desc ...string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": strings.Join(desc, " ")})
+}
+
+// authenticate returns the client a request authenticates as and the method
+// it used, or "" when it carries no client authentication.
+func authenticate(r *http.Request) (id, method string) {
+	switch user, _, ok := r.BasicAuth(); {
+	case ok:
+		id, _ = url.QueryUnescape(user)
+		return id, "client_secret_basic"
+	case r.PostForm.Has("client_secret"):
+		return r.PostForm.Get("client_id"), "client_secret_post"
+	case r.PostForm.Get("client_assertion_type") == assertionType:
+		return r.PostForm.Get("client_id"), "private_key_jwt"
+	}
+	return "", ""
+}
+
+// verify checks the proof of a request that authenticates with method.
+func (g *genericIssuer) verify(r *http.Request, id, method string, c genericClient) bool {
+	if method != "private_key_jwt" {
+		sec := r.PostForm.Get("client_secret")
+		if _, pass, ok := r.BasicAuth(); ok {
+			sec, _ = url.QueryUnescape(pass)
+		}
+		return subtle.ConstantTimeCompare([]byte(sec), []byte(c.secret)) == 1
+	}
+	_, err := jwt.ParseWithClaims(r.PostForm.Get("client_assertion"), jwt.MapClaims{},
+		func(tok *jwt.Token) (any, error) {
+			kid, _ := tok.Header["kid"].(string)
+			g.mu.Lock()
+			g.kids = append(g.kids, kid)
+			g.mu.Unlock()
+			for _, k := range c.jwks {
+				if kid == "" || k.kid == kid {
+					return k.key, nil
+				}
+			}
+			return nil, fmt.Errorf("no key with kid %q", kid)
+		},
+		jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(g.srv.URL+"/token"),
+		jwt.WithIssuer(id), jwt.WithSubject(id), jwt.WithExpirationRequired())
+	return err == nil
 }
 
 func (g *genericIssuer) token(w http.ResponseWriter, r *http.Request) {
@@ -63,34 +144,24 @@ func (g *genericIssuer) token(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, 400, "invalid_request")
 		return
 	}
-	if r.PostForm.Has("client_secret") { // only Basic is advertised for secrets
+	id, method := authenticate(r)
+	g.mu.Lock()
+	c, known := g.clients[id]
+	g.mu.Unlock()
+	switch {
+	case method == "" || !slices.Contains(g.methods, method) || !known:
 		g.fail(w, 401, "invalid_client")
 		return
-	}
-	if user, pass, ok := r.BasicAuth(); ok {
-		id, _ := url.QueryUnescape(user)
-		sec, _ := url.QueryUnescape(pass)
-		if id != g.clientID || subtle.ConstantTimeCompare([]byte(sec), []byte(g.secret)) != 1 {
-			g.fail(w, 401, "invalid_client")
-			return
-		}
-	} else if r.PostForm.Get("client_assertion_type") == assertionType {
-		claims := jwt.MapClaims{}
-		_, err := jwt.ParseWithClaims(r.PostForm.Get("client_assertion"), claims,
-			func(*jwt.Token) (any, error) { return g.cert.Leaf.PublicKey, nil },
-			jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(g.srv.URL+"/token"),
-			jwt.WithIssuer(g.clientID), jwt.WithSubject(g.clientID), jwt.WithExpirationRequired())
-		if err != nil {
-			g.fail(w, 401, "invalid_client")
-			return
-		}
-	} else {
+	case !slices.Contains(c.methods, method):
+		g.fail(w, 401, "invalid_client", "client supports "+strings.Join(c.methods, ", ")+", but "+method+" was requested")
+		return
+	case !g.verify(r, id, method, c):
 		g.fail(w, 401, "invalid_client")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": "opaque-" + r.PostForm.Get("scope"), "token_type": "Bearer", "expires_in": 3600,
+		"access_token": "opaque-" + r.PostForm.Get("scope"), "token_type": "bearer", "expires_in": 3600,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
 )
 
@@ -35,6 +36,7 @@ type config struct {
 	capabilities     []string
 	now              func() time.Time
 	region           string
+	authMethod       AuthMethod
 }
 
 // WithHTTPClient sends every request through hc (its transport, proxies,
@@ -135,6 +137,54 @@ func WithInsecureLoopback() Option {
 // of an Entra authority URL.
 func WithGenericIssuer() Option {
 	return func(c *config) error { c.generic = true; return nil }
+}
+
+// AuthMethod is how the client authenticates at the token endpoint, as named
+// in an issuer's token_endpoint_auth_methods_supported (RFC 8414).
+type AuthMethod string
+
+// The token endpoint authentication methods appcred can send.
+const (
+	// AuthMethodSecretBasic sends the client secret in an HTTP Basic header
+	// (RFC 6749 §2.3.1). The default for secrets at generic issuers.
+	AuthMethodSecretBasic AuthMethod = authority.MethodSecretBasic
+	// AuthMethodSecretPost sends the client secret as the client_secret form
+	// field. The default for secrets at Entra ID and AD FS (what MSAL sends).
+	AuthMethodSecretPost AuthMethod = authority.MethodSecretPost
+	// AuthMethodPrivateKeyJWT sends a signed client assertion (RFC 7523): the
+	// only method for certificates and assertion callbacks.
+	AuthMethodPrivateKeyJWT AuthMethod = authority.MethodPrivateKeyJWT
+)
+
+// WithAuthMethod forces the token endpoint authentication method, for a
+// server that enforces each client's registered method (for example a client
+// registered with client_secret_post at an issuer that advertises both secret
+// methods). New refuses a method that does not fit the proof; a token request
+// to an authority whose discovery document does not advertise the method fails
+// before anything is sent. Without it a secret goes as client_secret_basic to a
+// generic issuer that supports it and as client_secret_post to Entra ID and AD FS.
+func WithAuthMethod(m AuthMethod) Option {
+	return func(c *config) error {
+		switch m {
+		case AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodPrivateKeyJWT:
+			c.authMethod = m
+			return nil
+		}
+		return fmt.Errorf("WithAuthMethod: unknown method %q (want %s, %s or %s)", string(m),
+			AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodPrivateKeyJWT)
+	}
+}
+
+// checkAuthMethod refuses a forced method that the proof cannot use.
+func checkAuthMethod(m AuthMethod, p Proof) error {
+	if m == "" || (m == AuthMethodPrivateKeyJWT) == (p.kind != proofSecret) {
+		return nil
+	}
+	if m == AuthMethodPrivateKeyJWT {
+		return fmt.Errorf("WithAuthMethod(%s) needs a certificate or an assertion, but the proof is a client secret "+
+			"(use %s or %s)", m, AuthMethodSecretBasic, AuthMethodSecretPost)
+	}
+	return fmt.Errorf("WithAuthMethod(%s) needs a client secret, but the proof is %s (use %s)", m, p, AuthMethodPrivateKeyJWT)
 }
 
 // WithCacheStore persists tokens in s (per key), so restarts and replicas

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/proof"
 )
 
@@ -69,6 +70,30 @@ type CertificateOptions struct {
 	// PS256 with "x5t#S256", ADFS and generic OIDC issuers get RS256 with "x5t"
 	// (ES256 for EC keys).
 	Alg proof.Alg
+	// KeyID is the assertion's "kid" header: the kid under which the
+	// certificate's key is registered in the client's JWKS at the issuer, so
+	// that an issuer holding two keys for the client (key rollover) verifies
+	// with the right one. By default generic OIDC issuers get the certificate's
+	// x5t (base64url SHA-1 thumbprint, as `appcred cert thumbprint` prints it)
+	// and Entra ID and AD FS get no kid; OmitKeyID sends none.
+	KeyID string
+}
+
+// OmitKeyID as CertificateOptions.KeyID sends no "kid" header, for an issuer
+// whose registered JWKS key has no kid.
+const OmitKeyID = "-"
+
+// keyID is the "kid" of the certificate's assertions to an authority of kind k.
+func (p Proof) keyID(k authority.Kind) string {
+	switch kid := p.certOpts.KeyID; {
+	case kid == OmitKeyID:
+		return ""
+	case kid != "":
+		return kid
+	case k == authority.Generic:
+		return proof.X5T(p.cert.Leaf)
+	}
+	return ""
 }
 
 // AssertionRequest tells an AssertionFunc what the assertion is for.

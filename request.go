@@ -66,9 +66,16 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 
 // addProof adds the client's proof to form (or returns a Basic header).
 func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority.Endpoints, form url.Values) (http.Header, error) {
+	method := string(c.cfg.authMethod)
+	if method != "" && !ep.Supports(method) {
+		return nil, fmt.Errorf("WithAuthMethod(%s): authority %s does not advertise it (%s)", method, info.URL(), advertised(ep))
+	}
 	switch c.proof.kind {
 	case proofSecret:
-		switch ep.PreferredSecretMethod() {
+		if method == "" {
+			method = ep.SecretMethod(info.Kind)
+		}
+		switch method {
 		case authority.MethodSecretPost:
 			form.Set("client_secret", string(*c.proof.secret))
 			return nil, nil
@@ -96,7 +103,7 @@ func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority
 			}
 		}
 		a, err := c.proof.cert.Assertion(c.clientID, ep.TokenEndpoint, proof.AssertionOptions{
-			Alg: alg, SendX5C: c.proof.certOpts.SendX5C, Claims: c.cfg.clientClaims,
+			Alg: alg, SendX5C: c.proof.certOpts.SendX5C, Claims: c.cfg.clientClaims, KeyID: c.proof.keyID(info.Kind),
 		})
 		if err != nil {
 			return nil, err
@@ -115,6 +122,14 @@ func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority
 		form.Set("client_assertion", a)
 	}
 	return nil, nil
+}
+
+// advertised describes an authority's token_endpoint_auth_methods_supported.
+func advertised(ep authority.Endpoints) string {
+	if ep.AuthMethods == nil {
+		return "its discovery document lists no token_endpoint_auth_methods_supported, which means client_secret_basic only"
+	}
+	return "token_endpoint_auth_methods_supported: " + strings.Join(ep.AuthMethods, ", ")
 }
 
 func isEC(c *proof.Certificate) bool {

@@ -86,6 +86,18 @@ func (e Endpoints) PreferredSecretMethod() string {
 	return ""
 }
 
+// SecretMethod returns how to send a client secret to an authority of kind k.
+// A generic issuer gets client_secret_basic whenever it supports it: every
+// server must (RFC 6749 §2.3.1), and servers that enforce each client's
+// registered method register client_secret_basic by default. Entra and AD FS
+// get PreferredSecretMethod (client_secret_post, as MSAL sends).
+func (e Endpoints) SecretMethod(k Kind) string {
+	if k == Generic && e.Supports(MethodSecretBasic) {
+		return MethodSecretBasic
+	}
+	return e.PreferredSecretMethod()
+}
+
 // ResolverOptions configure a Resolver. The zero value is the default.
 type ResolverOptions struct {
 	// DisableInstanceDiscovery turns instance discovery off for every authority.

@@ -328,3 +328,23 @@ func TestInvalidInstance(t *testing.T) {
 		t.Fatal("instance discovery ran although disabled")
 	}
 }
+
+// Generic issuers get client_secret_basic whenever they support it; Entra and
+// AD FS keep client_secret_post (what MSAL sends).
+func TestSecretMethodByKind(t *testing.T) {
+	both := Endpoints{AuthMethods: []string{MethodSecretPost, MethodSecretBasic, MethodPrivateKeyJWT}}
+	postOnly := Endpoints{AuthMethods: []string{MethodSecretPost}}
+	jwtOnly := Endpoints{AuthMethods: []string{MethodPrivateKeyJWT}}
+	for _, c := range []struct {
+		ep   Endpoints
+		kind Kind
+		want string
+	}{
+		{both, Generic, MethodSecretBasic}, {both, Entra, MethodSecretPost}, {both, ADFS, MethodSecretPost},
+		{postOnly, Generic, MethodSecretPost}, {Endpoints{}, Generic, MethodSecretBasic}, {jwtOnly, Generic, ""},
+	} {
+		if got := c.ep.SecretMethod(c.kind); got != c.want {
+			t.Errorf("%s with %v: %q, want %q", c.kind, c.ep.AuthMethods, got, c.want)
+		}
+	}
+}

@@ -33,6 +33,10 @@ type AssertionOptions struct {
 	Alg Alg
 	// SendX5C adds the certificate chain as the "x5c" header (subject name + issuer authentication).
 	SendX5C bool
+	// KeyID is sent as the "kid" header when not empty, so that an issuer
+	// holding several keys for the client (key rollover) verifies with the
+	// right one. It must equal the "kid" of the key as registered there.
+	KeyID string
 	// Claims are added to the payload; they cannot override aud, iss, sub, jti, nbf, iat or exp.
 	Claims map[string]any
 	// Lifetime is exp - nbf; zero or more than MaxAssertionLifetime means MaxAssertionLifetime.
@@ -43,7 +47,8 @@ type AssertionOptions struct {
 
 // Assertion signs a fresh client assertion for clientID, addressed to audience
 // (the token endpoint): iss = sub = clientID, a random jti, nbf = iat = now and
-// exp = now + lifetime. PS256 and ES256 carry "x5t#S256", RS256 carries "x5t".
+// exp = now + lifetime. PS256 and ES256 carry "x5t#S256", RS256 carries "x5t";
+// a "kid" header only when o.KeyID is set.
 func (c *Certificate) Assertion(clientID, audience string, o AssertionOptions) (string, error) {
 	if clientID == "" {
 		return "", errors.New("client assertion: client id is empty")
@@ -103,6 +108,9 @@ func (c *Certificate) Assertion(clientID, audience string, o AssertionOptions) (
 		tok.Header["x5t"] = X5T(c.Leaf)
 	} else {
 		tok.Header["x5t#S256"] = X5TS256(c.Leaf)
+	}
+	if o.KeyID != "" {
+		tok.Header["kid"] = o.KeyID
 	}
 	if o.SendX5C {
 		tok.Header["x5c"] = c.X5C()

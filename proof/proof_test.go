@@ -236,3 +236,22 @@ func TestParseSubjectRFC4514(t *testing.T) {
 		}
 	}
 }
+
+// A "kid" header is sent exactly when AssertionOptions.KeyID is set.
+func TestAssertionKeyID(t *testing.T) {
+	c := newCert(t, "kid")
+	for _, kid := range []string{"", "rollover-2", X5T(c.Leaf)} {
+		s, err := c.Assertion("c", "aud", AssertionOptions{Alg: RS256, KeyID: kid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := jwt.NewParser().ParseUnverified(s, jwt.MapClaims{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, has := tok.Header["kid"]
+		if has != (kid != "") || (has && got != kid) {
+			t.Fatalf("KeyID %q: header kid = %v (present %t)", kid, got, has)
+		}
+	}
+}

@@ -77,7 +77,8 @@ func jsonKind(b byte) string {
 type TokenResponse struct {
 	// AccessToken is the issued token. Never log it.
 	AccessToken string `json:"access_token"`
-	// TokenType is normally "Bearer".
+	// TokenType is normally "Bearer"; ParseTokenResponse spells any case of
+	// it (some issuers send "bearer") "Bearer".
 	TokenType string `json:"token_type"`
 	// ExpiresIn is the lifetime in seconds.
 	ExpiresIn Number `json:"expires_in"`
@@ -122,7 +123,17 @@ func ParseTokenResponse(body []byte) (*TokenResponse, error) {
 	if err := t.TokenResponse.Validate(); err != nil {
 		return nil, err
 	}
+	t.TokenType = normalizeTokenType(t.TokenType)
 	return &t.TokenResponse, nil
+}
+
+// normalizeTokenType spells the case-insensitive token type (RFC 6749 §5.1)
+// "bearer" the way resources and SDKs compare it, "Bearer"; others stay as sent.
+func normalizeTokenType(typ string) string {
+	if strings.EqualFold(strings.TrimSpace(typ), "bearer") {
+		return "Bearer"
+	}
+	return typ
 }
 
 // Validate checks the fields every client needs: a non-empty access_token and

@@ -46,6 +46,21 @@ func TestParseTokenResponseNumbersAndStrings(t *testing.T) {
 	}
 }
 
+// token_type is case-insensitive (RFC 6749 §5.1): any case of "bearer" becomes
+// "Bearer", other types are kept as sent.
+func TestParseTokenResponseNormalizesBearer(t *testing.T) {
+	for sent, want := range map[string]string{"bearer": "Bearer", "BEARER": "Bearer", " Bearer ": "Bearer",
+		"Bearer": "Bearer", "": "", "DPoP": "DPoP", "pop": "pop"} {
+		tok, err := ParseTokenResponse([]byte(`{"access_token":"a","expires_in":60,"token_type":"` + sent + `"}`))
+		if err != nil {
+			t.Fatalf("token_type %q: %v", sent, err)
+		}
+		if tok.TokenType != want {
+			t.Errorf("token_type %q: got %q, want %q", sent, tok.TokenType, want)
+		}
+	}
+}
+
 func TestParseTokenResponseRejects(t *testing.T) {
 	cases := map[string]struct {
 		body string
