@@ -79,10 +79,7 @@ func LoadEnvironment() EnvironmentConfig {
 		s := redacted(v)
 		c.secret = &s
 	}
-	if v := os.Getenv(EnvClientCertificatePassword); v != "" {
-		p := redacted(v)
-		c.password = &p
-	}
+	c.SetCertificatePassword(os.Getenv(EnvClientCertificatePassword))
 	switch v := os.Getenv(EnvClientSendCertificateChain); strings.ToLower(strings.TrimSpace(v)) {
 	case "1", "true":
 		c.SendCertificateChain = true
@@ -175,18 +172,19 @@ func (c EnvironmentConfig) certificateProof() (Proof, error) {
 }
 
 // AuthorityURL returns the Entra authority URL, AuthorityHost (Entra ID's
-// public cloud when empty) followed by TenantID. The host must use https.
+// public cloud when empty) followed by TenantID. The host must use https;
+// an invalid host or tenant is an error naming it.
 func (c EnvironmentConfig) AuthorityURL() (string, error) {
 	if c.TenantID == "" {
 		return "", unavailable(credNameEnv, "missing environment variable %s", EnvTenantID)
 	}
 	host, err := authorityHost(CredentialOptions{AuthorityHost: firstNonEmpty(c.AuthorityHost, authority.PublicCloud)})
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", credNameEnv, err)
+		return "", err
 	}
 	info, err := authority.New(host, c.TenantID, authority.ParseOptions{})
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", credNameEnv, err)
+		return "", err
 	}
 	return info.URL(), nil
 }
@@ -217,6 +215,17 @@ func (c EnvironmentConfig) NewClient(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	return New(u, c.ClientID, p, append(c.ClientOptions(), opts...)...)
+}
+
+// SetCertificatePassword replaces the password of the certificate file
+// (AZURE_CLIENT_CERTIFICATE_PASSWORD), for example with one a program read
+// from elsewhere; empty means none.
+func (c *EnvironmentConfig) SetCertificatePassword(password string) {
+	c.password = nil
+	if password != "" {
+		p := redacted(password)
+		c.password = &p
+	}
 }
 
 // federatedTokenReader returns a function reading the federated token in
