@@ -121,3 +121,32 @@ func TestTokenSameMessagesAsEnvironmentCredential(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenEnvironmentCertificateWithPasswordFlag: the certificate from
+// AZURE_CLIENT_CERTIFICATE_PATH, its password from --certificate-password-env
+// (which wins over AZURE_CLIENT_CERTIFICATE_PASSWORD).
+func TestTokenEnvironmentCertificateWithPasswordFlag(t *testing.T) {
+	_, cert := registeredAssertionFile(t)
+	const pw = "pfx-pass-1618"
+	secretsInPlay = append(secretsInPlay, pw)
+	pfx, err := cert.PFX(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "c.pfx")
+	if err := os.WriteFile(file, pfx, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		appcred.EnvTenantID + "=" + seed.TenantID,
+		appcred.EnvClientID + "=" + seed.ClientID,
+		appcred.EnvAuthorityHost + "=" + auth.URL(),
+		appcred.EnvClientCertificatePath + "=" + file,
+		appcred.EnvClientCertificatePassword + "=not-the-password",
+		appcred.EnvClientSendCertificateChain + "=1",
+		"MY_PFX_PASSWORD=" + pw,
+	}
+	args := []string{"token", "--scope", seed.Scope, "--ca-file", auth.CAFile(), "-o", "raw"}
+	mustFail(t, env, args, "failed to parse certificate file", file)
+	wantAppToken(t, mustRun(t, env, "", append(args, "--certificate-password-env", "MY_PFX_PASSWORD")...).stdout, "2")
+}
