@@ -1,11 +1,7 @@
 package appcred
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"slices"
-	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
@@ -44,98 +40,35 @@ type EnvironmentCredentialOptions struct {
 }
 
 // NewEnvironmentCredential creates an EnvironmentCredential from the
-// environment (see EnvironmentCredential). Pass nil options for defaults.
+// environment (see EnvironmentCredential), read by LoadEnvironment. Pass nil
+// options for defaults.
 func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*EnvironmentCredential, error) {
 	if options == nil {
 		options = &EnvironmentCredentialOptions{}
 	}
-	tenantID, clientID := os.Getenv(EnvTenantID), os.Getenv(EnvClientID)
-	var missing []string
-	if strings.TrimSpace(tenantID) == "" {
-		missing = append(missing, EnvTenantID)
-	}
-	if strings.TrimSpace(clientID) == "" {
-		missing = append(missing, EnvClientID)
-	}
-	switch len(missing) {
-	case 1:
-		return nil, unavailable(credNameEnv, "missing environment variable %s", missing[0])
-	case 2:
-		return nil, unavailable(credNameEnv, "missing environment variables %s and %s", missing[0], missing[1])
+	env := LoadEnvironment()
+	if err := env.checkIDs(); err != nil {
+		return nil, err
 	}
 	o := options.CredentialOptions
-	if v := os.Getenv(EnvAdditionallyAllowedTenants); v != "" {
-		o.AdditionallyAllowedTenants = append(slices.Clip(o.AdditionallyAllowedTenants), strings.Split(v, ";")...)
+	if len(env.AdditionallyAllowedTenants) > 0 {
+		o.AdditionallyAllowedTenants = append(slices.Clip(o.AdditionallyAllowedTenants), env.AdditionallyAllowedTenants...)
 	}
-	e := &EnvironmentCredential{}
-	var err error
-	switch secret, certPath, tokenFile := os.Getenv(EnvClientSecret), os.Getenv(EnvClientCertificatePath),
-		os.Getenv(EnvFederatedTokenFile); {
-	case secret != "":
-		e.method = "client secret"
-		e.credential, err = newCredential(credNameSecret, tenantID, clientID, o,
-			func() Proof { return FromSecret(secret) })
-	case certPath != "":
-		e.method = "client certificate"
-		e.credential, err = envCertificate(tenantID, clientID, certPath, o)
-	case tokenFile != "":
-		e.method = "workload identity"
-		var w *WorkloadIdentityCredential
-		w, err = NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{CredentialOptions: o,
-			ClientID: clientID, TenantID: tenantID, TokenFilePath: tokenFile})
-		if err == nil {
-			e.credential = w.credential
-		}
-	case os.Getenv(EnvUsername) != "":
-		return nil, unavailable(credNameEnv, "%s is set, but username/password authentication is not supported "+
-			"(appcred authenticates applications, not users); set %s, %s or %s instead",
-			EnvUsername, EnvClientSecret, EnvClientCertificatePath, EnvFederatedTokenFile)
-	default:
-		return nil, unavailable(credNameEnv, "incomplete environment variable configuration. Only %s and %s are set; "+
-			"also set %s, %s or %s (username/password variables are not supported)",
-			EnvTenantID, EnvClientID, EnvClientSecret, EnvClientCertificatePath, EnvFederatedTokenFile)
-	}
+	p, err := env.Proof()
 	if err != nil {
 		return nil, err
 	}
+	// Each method's errors and logs name the credential azidentity would use for it.
+	name := map[string]string{MethodClientSecret: credNameSecret, MethodClientCertificate: credNameCert,
+		MethodWorkloadIdentity: credNameWorkload}[env.Method()]
+	e := &EnvironmentCredential{method: env.Method()}
+	if e.credential, err = newCredential(name, env.TenantID, env.ClientID, o, func() Proof { return p }); err != nil {
+		return nil, err
+	}
 	if o.Logger != nil {
-		o.Logger.Info("appcred: EnvironmentCredential will authenticate with a "+e.method, "client_id", clientID)
+		o.Logger.Info("appcred: EnvironmentCredential will authenticate with a "+e.method, "client_id", env.ClientID)
 	}
 	return e, nil
-}
-
-// envCertificate builds the certificate credential from the
-// AZURE_CLIENT_CERTIFICATE_* variables.
-func envCertificate(tenantID, clientID, path string, o CredentialOptions) (*credential, error) {
-	var co CertificateOptions
-	if v, ok := os.LookupEnv(EnvClientSendCertificateChain); ok {
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "1", "true":
-			co.SendX5C = true
-		case "", "0", "false":
-		default:
-			return nil, unavailable(credNameEnv, "%s is %q: want true, false, 1 or 0", EnvClientSendCertificateChain, v)
-		}
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &CredentialUnavailableError{Credential: credNameEnv, Err: err,
-			Message: fmt.Sprintf("failed to read certificate file %q (%s): %v", path, EnvClientCertificatePath, errors.Unwrap(err))}
-	}
-	var password []byte
-	if v := os.Getenv(EnvClientCertificatePassword); v != "" {
-		password = []byte(v)
-	}
-	p := FromCertificateData(data, password, co)
-	if p.err != nil {
-		hint := ""
-		if password == nil {
-			hint = " (is " + EnvClientCertificatePassword + " missing?)"
-		}
-		return nil, &CredentialUnavailableError{Credential: credNameEnv, Err: p.err,
-			Message: fmt.Sprintf("failed to parse certificate file %q (%s): %v%s", path, EnvClientCertificatePath, errors.Unwrap(p.err), hint)}
-	}
-	return newCredential(credNameCert, tenantID, clientID, o, func() Proof { return p })
 }
 
 // Method says which configuration the environment selected: "client secret",

@@ -1,9 +1,6 @@
 package appcred
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"os"
 	"strings"
 
@@ -18,7 +15,6 @@ import (
 // azcore.TokenCredential.
 type WorkloadIdentityCredential struct {
 	*credential
-	file string
 }
 
 // WorkloadIdentityCredentialOptions configure a WorkloadIdentityCredential.
@@ -58,35 +54,11 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		return nil, unavailable(credNameWorkload, "no %s. Check the pod's workload identity configuration",
 			strings.Join(missing, ", no "))
 	}
-	w := &WorkloadIdentityCredential{file: file}
-	var err error
-	if w.credential, err = newAssertionCredential(credNameWorkload, tenantID, clientID, w.readToken, options.CredentialOptions); err != nil {
+	c, err := newAssertionCredential(credNameWorkload, tenantID, clientID, federatedTokenReader(file), options.CredentialOptions)
+	if err != nil {
 		return nil, err
 	}
-	return w, nil
-}
-
-// readToken returns the federated token, read afresh from the file.
-func (w *WorkloadIdentityCredential) readToken(context.Context) (string, error) {
-	b, err := os.ReadFile(w.file)
-	if err != nil {
-		return "", &CredentialUnavailableError{Credential: credNameWorkload,
-			Message: fmt.Sprintf("cannot read the federated token file %s: %v", w.file, errors.Unwrap(err)), Err: err}
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", unavailable(credNameWorkload, "the federated token file %s is empty", w.file)
-	}
-	return tok, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return ""
+	return &WorkloadIdentityCredential{credential: c}, nil
 }
 
 var _ azcore.TokenCredential = (*WorkloadIdentityCredential)(nil)

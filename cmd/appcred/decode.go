@@ -3,28 +3,29 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/appcred/appcred/internal/wire"
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
+
+	"github.com/appcred/appcred/authority"
+	"github.com/appcred/appcred/internal/wire"
 )
 
-// maxTokenBytes caps the token read from stdin and maxDocBytes the discovery and
-// JWKS documents fetched.
+// maxTokenBytes caps the token read from stdin (discovery and JWKS documents
+// are capped by wire.Client at wire.MaxBodyBytes).
 const (
 	maxTokenBytes = 1 << 20
-	maxDocBytes   = 1 << 20
 	// maxUnixSeconds bounds iat/nbf/exp (year 5138) so that times stay representable.
 	maxUnixSeconds = 1e11
 )
@@ -40,9 +41,10 @@ func newDecodeCmd() *cobra.Command {
 it has expired. The token is read from the argument, or from stdin for "-" or no argument; a leading
 "Authorization: Bearer " is ignored, so "appcred token --output header | appcred decode" works.
 
-With --jwks URL, or --authority URL (OIDC discovery at {authority}/v2.0/.well-known/openid-configuration,
-then {authority}/.well-known/openid-configuration), the RS256/PS256 signature is checked against the
-issuer's keys; an invalid signature exits with status 1.`,
+With --jwks URL, or --authority URL (OIDC discovery: an Entra authority https://host/{tenant} at
+{authority}/v2.0/.well-known/openid-configuration, else a generic issuer at
+{issuer}/.well-known/openid-configuration), the signature (RS256/384/512, PS256/384/512 or
+ES256/384/512) is checked against the issuer's RSA and EC keys; an invalid signature exits with status 1.`,
 		Example: `  appcred token --scope api://orders --output raw | appcred decode
   appcred decode "$TOKEN" --authority https://login.microsoftonline.com/$AZURE_TENANT_ID
   appcred decode - --authority https://127.0.0.1:8443/$TENANT --ca-file ~/.local/state/appcred/authority/ca.pem`,
@@ -300,14 +302,15 @@ func (s *sigResult) describe() string {
 	}
 }
 
-// verifyJWT checks d's signature against the JWKS at jwksURL, or the one named
-// by the OIDC discovery document of authorityURL. Only RS256 and PS256 are accepted.
+// verifyJWT checks d's signature against the JWKS at jwksURL, or the one
+// named by the OIDC discovery of authorityURL (authority.Resolver).
 func verifyJWT(ctx context.Context, hc *http.Client, d *decodedJWT, jwksURL, authorityURL string) *sigResult {
 	r := &sigResult{Checked: true}
 	r.Alg, _ = d.header["alg"].(string)
 	r.KID, _ = d.header["kid"].(string)
+	wc := wire.New(hc)
 	if jwksURL == "" {
-		u, err := discoverJWKS(ctx, hc, authorityURL, d.claims["ver"] == "1.0")
+		u, err := discoverJWKS(ctx, wc, authorityURL)
 		if err != nil {
 			r.Error = err.Error()
 			return r
@@ -315,129 +318,130 @@ func verifyJWT(ctx context.Context, hc *http.Client, d *decodedJWT, jwksURL, aut
 		jwksURL = u
 	}
 	r.JWKSURI = jwksURL
-	keys, err := fetchJWKS(ctx, hc, jwksURL)
-	if err != nil {
+	if err := verifySignature(ctx, wc, d, jwksURL); err != nil {
 		r.Error = err.Error()
-		return r
-	}
-	_, err = jwt.NewParser(jwt.WithValidMethods([]string{"RS256", "PS256"}), jwt.WithoutClaimsValidation()).
-		Parse(d.raw, func(t *jwt.Token) (any, error) { return keys.find(t.Header) })
-	if err != nil {
-		r.Error = strings.TrimPrefix(err.Error(), "token signature is invalid: ")
 		return r
 	}
 	r.Valid = true
 	return r
 }
 
-// discoverJWKS finds jwks_uri through OIDC discovery: the v2 document first
-// (the v1 one first for a v1 token), then the other.
-func discoverJWKS(ctx context.Context, hc *http.Client, authorityURL string, v1 bool) (string, error) {
-	base := strings.TrimRight(authorityURL, "/")
-	urls := []string{base + "/v2.0/.well-known/openid-configuration", base + "/.well-known/openid-configuration"}
-	if v1 || strings.HasSuffix(base, "/v2.0") {
-		urls[0], urls[1] = urls[1], urls[0]
-	}
+// discoverJWKS finds jwks_uri through the library's discovery: authorityURL as
+// an Entra authority (https://host/{tenant}) first, then as a generic OpenID
+// Connect issuer.
+func discoverJWKS(ctx context.Context, wc *wire.Client, authorityURL string) (string, error) {
+	res := authority.NewResolver(wc, authority.ResolverOptions{})
+	defer res.Close()
+	po := authority.ParseOptions{AllowMultiTenant: true} // "common" keys are fine for checking a signature
 	var errs []error
-	for _, u := range urls {
-		var doc struct {
-			JWKSURI string `json:"jwks_uri"`
-		}
-		if err := getJSON(ctx, hc, u, &doc); err != nil {
+	for _, parse := range []func(string, authority.ParseOptions) (authority.Info, error){authority.Parse, authority.ParseIssuer} {
+		a, err := parse(authorityURL, po)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if doc.JWKSURI == "" {
-			errs = append(errs, fmt.Errorf("%s: no jwks_uri", u))
-			continue
+		ep, err := res.Resolve(ctx, a)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case ep.JWKSURI == "":
+			errs = append(errs, fmt.Errorf("authority %s: the discovery document has no jwks_uri", a.URL()))
+		default:
+			return ep.JWKSURI, nil
 		}
-		return doc.JWKSURI, nil
 	}
-	return "", fmt.Errorf("OIDC discovery for %s failed: %w", base, errors.Join(errs...))
+	return "", fmt.Errorf("OIDC discovery for %s failed: %w", authorityURL, errors.Join(errs...))
 }
 
-func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// signingAlgs are the JWS algorithms a token may be signed with: RSA
+// (PKCS#1 v1.5 and PSS) and ECDSA. "none" and HMAC are refused.
+var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512,
+	jose.PS256, jose.PS384, jose.PS512, jose.ES256, jose.ES384, jose.ES512}
+
+// verifySignature checks the token's signature with the JWKS key it names.
+// A key the cached set lacks makes one fresh fetch (the issuer may have rotated).
+func verifySignature(ctx context.Context, wc *wire.Client, d *decodedJWT, jwksURL string) error {
+	alg, _ := d.header["alg"].(string)
+	if !slices.Contains(signingAlgs, jose.SignatureAlgorithm(alg)) {
+		return fmt.Errorf("algorithm %q is not accepted: want one of %v", alg, signingAlgs)
+	}
+	jws, err := jose.ParseSignedCompact(d.raw, signingAlgs)
+	if err != nil {
+		return fmt.Errorf("not a signed JWT: %s", strings.TrimPrefix(err.Error(), "go-jose/go-jose: "))
+	}
+	key, err := jwksKeys.find(ctx, wc, jwksURL, d.header, false)
+	if err != nil {
+		key, err = jwksKeys.find(ctx, wc, jwksURL, d.header, true)
+	}
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocBytes+1))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	if len(body) > maxDocBytes {
-		return fmt.Errorf("GET %s: response longer than %d bytes", url, maxDocBytes)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: not JSON: %w", url, err)
+	if _, err := jws.Verify(key.Key); err != nil {
+		return fmt.Errorf("the signature does not match key %q (%s) of the JWKS", key.KeyID, alg)
 	}
 	return nil
 }
 
-// jwkSet holds the RSA keys of a JWKS.
-type jwkSet []jwkKey
-
-type jwkKey struct {
-	kid, x5t string
-	pub      *rsa.PublicKey
+// keyCache holds each JWKS fetched by this process, per URL.
+type keyCache struct {
+	mu   sync.Mutex
+	sets map[string][]jose.JSONWebKey
 }
 
-func fetchJWKS(ctx context.Context, hc *http.Client, url string) (jwkSet, error) {
-	var doc struct {
-		Keys []struct {
-			Kty string `json:"kty"`
-			KID string `json:"kid"`
-			X5T string `json:"x5t"`
-			N   string `json:"n"`
-			E   string `json:"e"`
-		} `json:"keys"`
-	}
-	if err := getJSON(ctx, hc, url, &doc); err != nil {
-		return nil, fmt.Errorf("fetching the JWKS: %w", err)
-	}
-	var set jwkSet
-	for _, k := range doc.Keys {
-		if k.Kty != "RSA" {
-			continue
-		}
-		n, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(k.N, "="))
-		e, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(k.E, "="))
-		if err1 != nil || err2 != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
-			continue
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		set = append(set, jwkKey{kid: k.KID, x5t: k.X5T, pub: pub})
-	}
-	if len(set) == 0 {
-		return nil, fmt.Errorf("the JWKS at %s has no RSA keys", url)
-	}
-	return set, nil
-}
+// jwksKeys is the process's key cache.
+var jwksKeys = &keyCache{sets: map[string][]jose.JSONWebKey{}}
 
-// find picks the key a token header names by kid (or x5t); a header naming
-// neither matches a JWKS of exactly one key.
-func (s jwkSet) find(h map[string]any) (any, error) {
+// find returns the key that a token header names by kid (or x5t); a header
+// naming neither matches a JWKS of exactly one key. The set comes from the
+// cache, or is fetched when absent or when refresh is set.
+func (c *keyCache) find(ctx context.Context, wc *wire.Client, url string, h map[string]any, refresh bool) (jose.JSONWebKey, error) {
+	c.mu.Lock()
+	keys, ok := c.sets[url]
+	c.mu.Unlock()
+	if !ok || refresh {
+		var err error
+		if keys, err = fetchJWKS(ctx, wc, url); err != nil {
+			return jose.JSONWebKey{}, err
+		}
+		c.mu.Lock()
+		c.sets[url] = keys
+		c.mu.Unlock()
+	}
 	kid, _ := h["kid"].(string)
 	x5t, _ := h["x5t"].(string)
-	for _, k := range s {
-		if (kid != "" && k.kid == kid) || (kid == "" && x5t != "" && k.x5t == x5t) {
-			return k.pub, nil
+	for _, k := range keys {
+		if (kid != "" && k.KeyID == kid) || (kid == "" && x5t != "" && base64.RawURLEncoding.EncodeToString(k.CertificateThumbprintSHA1) == x5t) {
+			return k, nil
 		}
 	}
-	if kid == "" && x5t == "" && len(s) == 1 {
-		return s[0].pub, nil
+	switch {
+	case kid == "" && x5t == "" && len(keys) == 1:
+		return keys[0], nil
+	case kid == "":
+		return jose.JSONWebKey{}, errors.New("the token names no key (no kid) that is in the JWKS")
 	}
-	if kid == "" {
-		return nil, errors.New("the token names no key (no kid) that is in the JWKS")
+	return jose.JSONWebKey{}, fmt.Errorf("kid %q is not in the JWKS", kid)
+}
+
+// fetchJWKS returns the public signing keys of the JWKS at url, skipping
+// keys go-jose cannot read (unknown types) and encryption keys.
+func fetchJWKS(ctx context.Context, wc *wire.Client, url string) ([]jose.JSONWebKey, error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
 	}
-	return nil, fmt.Errorf("kid %q is not in the JWKS", kid)
+	if err := wc.GetJSON(ctx, url, &doc); err != nil {
+		return nil, fmt.Errorf("fetching the JWKS: %w", err)
+	}
+	var keys []jose.JSONWebKey
+	for _, raw := range doc.Keys {
+		var k jose.JSONWebKey
+		if k.UnmarshalJSON(raw) != nil || !k.Valid() || !k.IsPublic() || k.Use == "enc" {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("the JWKS at %s has no RSA or EC signing keys", url)
+	}
+	return keys, nil
 }

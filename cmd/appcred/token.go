@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -16,18 +15,6 @@ import (
 	"github.com/appcred/appcred"
 	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/proof"
-)
-
-// The environment variables "appcred token" falls back to, as azidentity's
-// EnvironmentCredential reads them.
-const (
-	envTenantID     = "AZURE_TENANT_ID"
-	envClientID     = "AZURE_CLIENT_ID"
-	envClientSecret = "AZURE_CLIENT_SECRET"
-	envCertPath     = "AZURE_CLIENT_CERTIFICATE_PATH"
-	envCertPassword = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
-	envSendChain    = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"
-	envAuthority    = "AZURE_AUTHORITY_HOST"
 )
 
 func init() { rootCmd.AddCommand(newTokenCmd()) }
@@ -51,9 +38,11 @@ func newTokenCmd() *cobra.Command {
 The application proves its identity with a client secret read from an environment variable
 (--secret-env VAR; never from a flag value) or a certificate file (--certificate FILE, PEM with its
 private key, or PFX; password from --certificate-password-env VAR). Anything not given falls back to
-the variables azidentity reads: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
-AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_CERTIFICATE_PASSWORD, AZURE_CLIENT_SEND_CERTIFICATE_CHAIN
-and AZURE_AUTHORITY_HOST (default https://login.microsoftonline.com).
+the variables azidentity reads, exactly as appcred's EnvironmentCredential reads them (same precedence,
+same messages): AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH,
+AZURE_CLIENT_CERTIFICATE_PASSWORD, AZURE_CLIENT_SEND_CERTIFICATE_CHAIN, AZURE_FEDERATED_TOKEN_FILE (a
+federated token, e.g. Kubernetes workload identity), AZURE_AUTHORITY_HOST (default
+https://login.microsoftonline.com) and AZURE_REGIONAL_AUTHORITY_NAME (an Entra region such as westus2).
 
 --scope takes a scope ("https://graph.microsoft.com/.default") or a resource, like az's --resource
 ("https://graph.microsoft.com" becomes "https://graph.microsoft.com/.default"). With --issuer (a generic
@@ -72,13 +61,13 @@ OpenID Connect issuer, no tenant) the scope is sent as given.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.scope, "scope", "", "scope (https://x/.default) or resource (https://x); required")
-	fl.StringVar(&f.tenant, "tenant", "", "tenant id or domain (default $"+envTenantID+")")
-	fl.StringVar(&f.clientID, "client-id", "", "application (client) id (default $"+envClientID+")")
-	fl.StringVar(&f.secretEnv, "secret-env", "", "NAME of the environment variable holding the client secret (default: "+envClientSecret+")")
-	fl.StringVar(&f.certFile, "certificate", "", "certificate file: PEM with private key, or PFX (default $"+envCertPath+")")
-	fl.StringVar(&f.certPwd, "certificate-password-env", "", "NAME of the environment variable holding the certificate password (default: "+envCertPassword+")")
+	fl.StringVar(&f.tenant, "tenant", "", "tenant id or domain (default $"+appcred.EnvTenantID+")")
+	fl.StringVar(&f.clientID, "client-id", "", "application (client) id (default $"+appcred.EnvClientID+")")
+	fl.StringVar(&f.secretEnv, "secret-env", "", "NAME of the environment variable holding the client secret (default: "+appcred.EnvClientSecret+")")
+	fl.StringVar(&f.certFile, "certificate", "", "certificate file: PEM with private key, or PFX (default $"+appcred.EnvClientCertificatePath+")")
+	fl.StringVar(&f.certPwd, "certificate-password-env", "", "NAME of the environment variable holding the certificate password (default: "+appcred.EnvClientCertificatePassword+")")
 	fl.BoolVar(&f.sendX5C, "send-x5c", false, "send the certificate chain (x5c) for subject name + issuer authentication")
-	fl.StringVar(&f.authorityHost, "authority-host", "", "Entra authority host (default $"+envAuthority+", else "+authority.PublicCloud+")")
+	fl.StringVar(&f.authorityHost, "authority-host", "", "Entra authority host (default $"+appcred.EnvAuthorityHost+", else "+authority.PublicCloud+")")
 	fl.StringVar(&f.issuer, "issuer", "", "generic OpenID Connect issuer URL instead of an Entra authority (no tenant)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of extra CA certificates to trust (e.g. the local authority's ca.pem)")
 	outputFlag(cmd, &f.output, outJSON, outJSON, outRaw, outHeader)
@@ -102,7 +91,7 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 	}
 	req, err := resolveToken(f)
 	if err != nil {
-		return err
+		return withHint(err, f)
 	}
 	c, err := appcred.New(req.authorityURL, req.clientID, req.proof, req.opts...)
 	if err != nil {
@@ -138,7 +127,7 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 func withHint(err error, f tokenFlags) error {
 	switch {
 	case errors.Is(err, proof.ErrWrongPassword), errors.Is(err, proof.ErrPasswordRequired):
-		return fmt.Errorf("%w (set --certificate-password-env VAR or %s)", err, envCertPassword)
+		return fmt.Errorf("%w (set --certificate-password-env VAR or %s)", err, appcred.EnvClientCertificatePassword)
 	case f.caFile == "" && strings.Contains(err.Error(), "certificate signed by unknown authority"):
 		return fmt.Errorf("%w (for the local authority, trust its CA with --ca-file STATE/ca.pem)", err)
 	}
@@ -152,19 +141,22 @@ type tokenRequest struct {
 	opts                                  []appcred.Option
 }
 
-// resolveToken applies the AZURE_* fallbacks and checks that every input is there,
-// naming the one that is missing.
+// resolveToken reads the environment with the library's loader, lets the
+// flags override it and checks that every input is there, naming the one
+// that is missing.
 func resolveToken(f tokenFlags) (*tokenRequest, error) {
-	r := &tokenRequest{}
 	scope := strings.TrimSpace(f.scope)
 	if scope == "" {
 		return nil, errors.New("no scope: set --scope (a scope such as https://graph.microsoft.com/.default, or a resource such as https://graph.microsoft.com)")
 	}
-	r.scope = scope
-	r.clientID = firstNonEmpty(f.clientID, os.Getenv(envClientID))
-	if r.clientID == "" {
-		return nil, errors.New("no client id: set --client-id or " + envClientID)
+	env := appcred.LoadEnvironment()
+	override(&env.ClientID, f.clientID)
+	override(&env.TenantID, f.tenant)
+	override(&env.AuthorityHost, f.authorityHost)
+	if env.ClientID == "" {
+		return nil, errors.New("no client id: set --client-id or " + appcred.EnvClientID)
 	}
+	r := &tokenRequest{scope: scope, clientID: env.ClientID, opts: env.ClientOptions()}
 	if f.issuer != "" {
 		if f.tenant != "" {
 			return nil, errors.New("--tenant cannot be combined with --issuer (a generic issuer has no tenant)")
@@ -172,15 +164,16 @@ func resolveToken(f tokenFlags) (*tokenRequest, error) {
 		r.authorityURL = f.issuer
 		r.opts = append(r.opts, appcred.WithGenericIssuer())
 	} else {
-		r.tenant = firstNonEmpty(f.tenant, os.Getenv(envTenantID))
-		if r.tenant == "" {
-			return nil, errors.New("no tenant: set --tenant or " + envTenantID + " (or --issuer for a generic OpenID Connect issuer)")
+		if env.TenantID == "" {
+			return nil, errors.New("no tenant: set --tenant or " + appcred.EnvTenantID + " (or --issuer for a generic OpenID Connect issuer)")
 		}
-		host := firstNonEmpty(f.authorityHost, os.Getenv(envAuthority), authority.PublicCloud)
-		r.authorityURL = strings.TrimRight(host, "/") + "/" + r.tenant
-		r.scope = resourceToScope(scope)
+		u, err := env.AuthorityURL()
+		if err != nil {
+			return nil, err
+		}
+		r.authorityURL, r.tenant, r.scope = u, env.TenantID, resourceToScope(scope)
 	}
-	p, err := resolveProof(f)
+	p, err := resolveProof(f, env)
 	if err != nil {
 		return nil, err
 	}
@@ -196,59 +189,46 @@ func resolveToken(f tokenFlags) (*tokenRequest, error) {
 	return r, nil
 }
 
-// resolveProof picks the client secret or certificate: flags first, then
-// AZURE_CLIENT_SECRET, then AZURE_CLIENT_CERTIFICATE_PATH (azidentity's order).
-func resolveProof(f tokenFlags) (appcred.Proof, error) {
-	switch {
-	case f.secretEnv != "":
+// override replaces *dst with a flag's value when the flag was given.
+func override(dst *string, flag string) {
+	if flag = strings.TrimSpace(flag); flag != "" {
+		*dst = flag
+	}
+}
+
+// resolveProof picks the client secret or certificate from the flags, else
+// what the environment selects (env.Proof: AZURE_CLIENT_SECRET, then
+// AZURE_CLIENT_CERTIFICATE_PATH, then AZURE_FEDERATED_TOKEN_FILE).
+func resolveProof(f tokenFlags, env appcred.EnvironmentConfig) (appcred.Proof, error) {
+	if f.secretEnv != "" {
 		s, err := envSecret("--secret-env", f.secretEnv)
 		if err != nil {
 			return appcred.Proof{}, fmt.Errorf("no client secret: %w", err)
 		}
 		return appcred.FromSecret(s), nil
-	case f.certFile != "":
-		return certProof(f.certFile, "--certificate-password-env", f.certPwd, f.sendX5C)
 	}
-	if s := os.Getenv(envClientSecret); s != "" {
-		return appcred.FromSecret(s), nil
+	if f.certFile == "" && env.Method() == "" {
+		return appcred.Proof{}, errors.New("no client secret or certificate: set --secret-env VAR or " + appcred.EnvClientSecret +
+			" (client secret), or --certificate FILE or " + appcred.EnvClientCertificatePath + ", or " +
+			appcred.EnvFederatedTokenFile + " (a federated token); username/password authentication is not supported")
 	}
-	if path := os.Getenv(envCertPath); path != "" {
-		send := f.sendX5C
-		if v := os.Getenv(envSendChain); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return appcred.Proof{}, fmt.Errorf("%s must be true or false", envSendChain)
-			}
-			send = send || b
-		}
-		pwEnv := f.certPwd
-		if pwEnv == "" {
-			// The password variable is optional: an unencrypted PEM has none.
-			return certFileProof(path, []byte(os.Getenv(envCertPassword)), send)
-		}
-		return certProof(path, "--certificate-password-env", pwEnv, send)
+	if f.certFile == "" && env.Method() != appcred.MethodClientCertificate {
+		return env.Proof() // the secret or the federated token file from the environment
 	}
-	return appcred.Proof{}, errors.New("no client secret or certificate: set --secret-env VAR or " + envClientSecret +
-		" (client secret), or --certificate FILE or " + envCertPath)
-}
-
-// certProof loads a certificate whose password comes from the variable named by a flag.
-func certProof(path, pwFlag, pwEnv string, sendX5C bool) (appcred.Proof, error) {
-	var pw []byte
-	if pwEnv != "" {
-		s, err := envSecret(pwFlag, pwEnv)
-		if err != nil {
+	pw := os.Getenv(appcred.EnvClientCertificatePassword)
+	if f.certPwd != "" {
+		var err error
+		if pw, err = envSecret("--certificate-password-env", f.certPwd); err != nil {
 			return appcred.Proof{}, fmt.Errorf("no certificate password: %w", err)
 		}
-		pw = []byte(s)
-	} else {
-		pw = []byte(os.Getenv(envCertPassword))
+		env.SetCertificatePassword(pw)
 	}
-	return certFileProof(path, pw, sendX5C)
-}
-
-func certFileProof(path string, pw []byte, sendX5C bool) (appcred.Proof, error) {
-	return appcred.FromCertificateFile(path, pw, appcred.CertificateOptions{SendX5C: sendX5C}), nil
+	if f.certFile != "" {
+		// A file named by a flag is not an environment setting: its errors name the file, not a variable.
+		return appcred.FromCertificateFile(f.certFile, []byte(pw), appcred.CertificateOptions{SendX5C: f.sendX5C}), nil
+	}
+	env.SendCertificateChain = env.SendCertificateChain || f.sendX5C
+	return env.Proof()
 }
 
 // resourceToScope turns a resource into its ".default" scope, like az's --resource:
@@ -258,13 +238,4 @@ func resourceToScope(s string) string {
 		return s
 	}
 	return s + "/.default"
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
