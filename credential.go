@@ -155,21 +155,13 @@ type credential struct {
 	closed atomic.Bool
 }
 
-// regionAutoDetect is AZURE_REGIONAL_AUTHORITY_NAME's value (any case) asking
-// MSAL and azidentity to detect the region from the Azure IMDS.
-const regionAutoDetect = "TryAutoDetect"
-
-// envRegion reads AZURE_REGIONAL_AUTHORITY_NAME. "TryAutoDetect", which
-// MSAL and azidentity document, is not supported: it means no region, with a
-// warning, rather than a configuration error.
-func envRegion(name string, log *slog.Logger) string {
+// envRegion reads AZURE_REGIONAL_AUTHORITY_NAME. "TryAutoDetect" (any case),
+// which MSAL and azidentity document, becomes AutoDetectRegion: the region is
+// detected on the first request (see WithAzureRegion).
+func envRegion() string {
 	region := os.Getenv(EnvRegionalAuthorityName)
-	if strings.EqualFold(strings.TrimSpace(region), regionAutoDetect) {
-		if log != nil {
-			log.Warn("appcred: region auto-detection is not supported; using the authority's central endpoints",
-				"credential", name, "variable", EnvRegionalAuthorityName, "value", region)
-		}
-		return ""
+	if authority.IsAutoDetect(region) {
+		return AutoDetectRegion
 	}
 	return region
 }
@@ -229,7 +221,7 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.AdditionallyAllowedTenants),
-		region: envRegion(name, o.Logger), newProof: newProof}
+		region: envRegion(), newProof: newProof}
 	c.build = func(cae bool) (*Client, error) {
 		// As azidentity: AZURE_REGIONAL_AUTHORITY_NAME routes Entra public and
 		// national cloud requests to the regional host (ignored for other hosts).

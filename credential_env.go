@@ -21,7 +21,7 @@ import (
 //	AZURE_ADDITIONALLY_ALLOWED_TENANTS    ";"-separated tenants TokenRequestOptions.TenantID may name, "*" for any
 //	AZURE_REGIONAL_AUTHORITY_NAME         region for Entra's regional endpoints ({region}.login.microsoft.com),
 //	                                           as every credential does (see WithAzureRegion); "TryAutoDetect"
-//	                                           is not supported: a warning is logged and no region is used
+//	                                           detects the region (REGION_NAME, then Azure IMDS)
 //
 // AZURE_USERNAME / AZURE_PASSWORD (a user's password) are not supported:
 // appcred is for application identities. Every configuration problem is a
@@ -77,7 +77,7 @@ func (e *EnvironmentCredential) Method() string { return e.method }
 
 // RegionalAuthorityName is the region read from AZURE_REGIONAL_AUTHORITY_NAME
 // at construction, whose endpoints serve Entra hosts (see WithAzureRegion):
-// empty when the variable was unset or "TryAutoDetect" (not supported).
+// empty when the variable was unset, AutoDetectRegion for "TryAutoDetect".
 func (e *EnvironmentCredential) RegionalAuthorityName() string { return e.region }
 
 var _ azcore.TokenCredential = (*EnvironmentCredential)(nil)

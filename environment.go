@@ -49,8 +49,8 @@ type EnvironmentConfig struct {
 	// AdditionallyAllowedTenants is AZURE_ADDITIONALLY_ALLOWED_TENANTS split
 	// at ";": the tenants besides TenantID a credential may ask ("*": any).
 	AdditionallyAllowedTenants []string
-	// Region is AZURE_REGIONAL_AUTHORITY_NAME (see WithAzureRegion); empty
-	// when unset or "TryAutoDetect", which is not supported.
+	// Region is AZURE_REGIONAL_AUTHORITY_NAME (see WithAzureRegion);
+	// "TryAutoDetect" in any case reads as AutoDetectRegion.
 	Region string
 
 	secret   *redacted // AZURE_CLIENT_SECRET
@@ -69,7 +69,7 @@ func LoadEnvironment() EnvironmentConfig {
 		AuthorityHost:      os.Getenv(EnvAuthorityHost),
 		CertificatePath:    os.Getenv(EnvClientCertificatePath),
 		FederatedTokenFile: os.Getenv(EnvFederatedTokenFile),
-		Region:             envRegion(credNameEnv, nil),
+		Region:             envRegion(),
 		username:           os.Getenv(EnvUsername) != "",
 	}
 	if v := os.Getenv(EnvAdditionallyAllowedTenants); v != "" {

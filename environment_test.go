@@ -44,9 +44,9 @@ func TestLoadEnvironmentFields(t *testing.T) {
 			t.Errorf("method %q, want %q", got, tc.want)
 		}
 	}
-	// TryAutoDetect means no region.
-	setEnv(t, map[string]string{EnvRegionalAuthorityName: "TryAutoDetect"})
-	if r := LoadEnvironment().Region; r != "" {
+	// TryAutoDetect asks for auto-detection.
+	setEnv(t, map[string]string{EnvRegionalAuthorityName: "tryAutoDetect"})
+	if r := LoadEnvironment().Region; r != AutoDetectRegion {
 		t.Errorf("TryAutoDetect: region %q", r)
 	}
 }
