@@ -34,16 +34,19 @@ type Tenant struct {
 	DefaultDomain string
 }
 
-// DefaultAudiences are the token audiences Resource Manager accepts: the
-// public cloud's classic management and ARM resource ids, with and without
-// the trailing slash, and the national clouds' equivalents.
-var DefaultAudiences = []string{
-	"https://management.core.windows.net/", "https://management.core.windows.net",
-	"https://management.azure.com/", "https://management.azure.com",
-	"https://management.core.usgovcloudapi.net/", "https://management.usgovcloudapi.net/",
-	"https://management.core.chinacloudapi.cn/", "https://management.chinacloudapi.cn/",
-	"https://management.core.cloudapi.de/", "https://management.microsoftazure.de/",
-}
+// DefaultAudiences are the token audiences Resource Manager accepts: every
+// cloud's classic management and ARM resource ids (https://management.core.windows.net/,
+// https://management.azure.com/ and the national clouds' equivalents), with
+// and without the trailing slash.
+var DefaultAudiences = func() []string {
+	var out []string
+	for _, c := range clouds {
+		for _, a := range c.Audiences {
+			out = append(out, a, strings.TrimSuffix(a, "/"))
+		}
+	}
+	return out
+}()
 
 // Options configure Handler. Verify is required.
 type Options struct {

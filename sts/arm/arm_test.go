@@ -1,4 +1,4 @@
-package arm
+package arm_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/appcred/appcred/internal/fakehost"
+	"github.com/appcred/appcred/sts/arm"
 	"github.com/appcred/appcred/sts/intercept"
 )
 
@@ -61,17 +62,17 @@ func (s signer) verify(token string) (map[string]any, error) {
 	return claims, err
 }
 
-func newHandler(t *testing.T, s signer, subs []Subscription) http.Handler {
+func newHandler(t *testing.T, s signer, subs []arm.Subscription) http.Handler {
 	t.Helper()
-	h, err := Handler(Options{Subscriptions: subs, Verify: s.verify,
-		Tenants: []Tenant{{ID: tenantA, DisplayName: "Contoso", DefaultDomain: "contoso.example"}}})
+	h, err := arm.Handler(arm.Options{Subscriptions: subs, Verify: s.verify,
+		Tenants: []arm.Tenant{{ID: tenantA, DisplayName: "Contoso", DefaultDomain: "contoso.example"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-var testSubs = []Subscription{
+var testSubs = []arm.Subscription{
 	{ID: subA1, DisplayName: "Dev", TenantID: tenantA},
 	{ID: strings.ToUpper(subA2), DisplayName: "Test", TenantID: strings.ToUpper(tenantA)},
 	{ID: subB1, DisplayName: "Other", TenantID: tenantB},
@@ -321,7 +322,7 @@ func TestMetadataEndpoints(t *testing.T) {
 }
 
 func TestMetadataOnTheAuthoritysOwnHost(t *testing.T) {
-	h, err := Handler(Options{Verify: newSigner(t).verify, LoginEndpoint: "https://localhost:8443/"})
+	h, err := arm.Handler(arm.Options{Verify: newSigner(t).verify, LoginEndpoint: "https://localhost:8443/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,17 +340,17 @@ func TestMetadataOnTheAuthoritysOwnHost(t *testing.T) {
 func TestHandlerRejectsBadOptions(t *testing.T) {
 	v := newSigner(t).verify
 	for _, tc := range []struct {
-		o    Options
+		o    arm.Options
 		want string
 	}{
-		{Options{}, "Verify"},
-		{Options{Verify: v, Subscriptions: []Subscription{{ID: "x", DisplayName: "a", TenantID: tenantA}}}, `id "x"`},
-		{Options{Verify: v, Subscriptions: []Subscription{{ID: subA1, DisplayName: "a", TenantID: "contoso"}}}, `tenant "contoso"`},
-		{Options{Verify: v, Subscriptions: []Subscription{{ID: subA1, DisplayName: " ", TenantID: tenantA}}}, "display name"},
-		{Options{Verify: v, Subscriptions: []Subscription{testSubs[0], {ID: strings.ToUpper(subA1), DisplayName: "b", TenantID: tenantA}}}, "twice"},
-		{Options{Verify: v, Tenants: []Tenant{{ID: "t"}}}, `tenant 1: id "t"`},
+		{arm.Options{}, "Verify"},
+		{arm.Options{Verify: v, Subscriptions: []arm.Subscription{{ID: "x", DisplayName: "a", TenantID: tenantA}}}, `id "x"`},
+		{arm.Options{Verify: v, Subscriptions: []arm.Subscription{{ID: subA1, DisplayName: "a", TenantID: "contoso"}}}, `tenant "contoso"`},
+		{arm.Options{Verify: v, Subscriptions: []arm.Subscription{{ID: subA1, DisplayName: " ", TenantID: tenantA}}}, "display name"},
+		{arm.Options{Verify: v, Subscriptions: []arm.Subscription{testSubs[0], {ID: strings.ToUpper(subA1), DisplayName: "b", TenantID: tenantA}}}, "twice"},
+		{arm.Options{Verify: v, Tenants: []arm.Tenant{{ID: "t"}}}, `tenant 1: id "t"`},
 	} {
-		if _, err := Handler(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := arm.Handler(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Handler(%+v) = %v; want an error naming %s", tc.o, err, tc.want)
 		}
 	}

@@ -1,81 +1,74 @@
 package arm
 
 import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 )
 
-// cloud is what /metadata/endpoints says about one Azure cloud (the values
-// azure-cli knows for it).
+// cloudsJSON holds, for each Azure cloud, its Resource Manager hosts and
+// what /metadata/endpoints says about it (the values azure-cli knows).
+//
+//go:embed clouds.json
+var cloudsJSON []byte
+
+// cloud is one entry of clouds.json.
 type cloud struct {
-	Name, Portal, LoginEndpoint, ResourceManager, Gallery, Graph, MicrosoftGraph, Batch, SQLManagement, Media string
-	Audiences                                                                                                 []string
-	Storage, KeyVaultDNS, SQLServerHostname, ACRLoginServer                                                   string
+	Name            string            `json:"name"`
+	Hosts           []string          `json:"hosts"`
+	Portal          string            `json:"portal"`
+	LoginEndpoint   string            `json:"loginEndpoint"`
+	ResourceManager string            `json:"resourceManager"`
+	Gallery         string            `json:"gallery"`
+	Graph           string            `json:"graph"`
+	MicrosoftGraph  string            `json:"microsoftGraphResourceId"`
+	Batch           string            `json:"batch"`
+	SQLManagement   string            `json:"sqlManagement"`
+	Media           string            `json:"media"`
+	Audiences       []string          `json:"audiences"`
+	Suffixes        map[string]string `json:"suffixes"`
 }
 
-var (
-	publicCloud = cloud{
-		Name: "AzureCloud", Portal: "https://portal.azure.com", LoginEndpoint: "https://login.microsoftonline.com/",
-		ResourceManager: "https://management.azure.com/", Gallery: "https://gallery.azure.com/",
-		Graph: "https://graph.windows.net/", MicrosoftGraph: "https://graph.microsoft.com/",
-		Batch: "https://batch.core.windows.net/", SQLManagement: "https://management.core.windows.net:8443/",
-		Media:     "https://rest.media.azure.net",
-		Audiences: []string{"https://management.core.windows.net/", "https://management.azure.com/"},
-		Storage:   "core.windows.net", KeyVaultDNS: "vault.azure.net", SQLServerHostname: "database.windows.net",
-		ACRLoginServer: "azurecr.io",
+// clouds are the clouds of clouds.json; the first is the public cloud.
+var clouds = func() []cloud {
+	var cs []cloud
+	if err := json.Unmarshal(cloudsJSON, &cs); err != nil || len(cs) == 0 {
+		panic(fmt.Sprintf("arm: clouds.json holds %d clouds: %v", len(cs), err)) // a build defect, caught by every test
 	}
-	usGovCloud = cloud{
-		Name: "AzureUSGovernment", Portal: "https://portal.azure.us", LoginEndpoint: "https://login.microsoftonline.us/",
-		ResourceManager: "https://management.usgovcloudapi.net/", Gallery: "https://gallery.usgovcloudapi.net/",
-		Graph: "https://graph.windows.net/", MicrosoftGraph: "https://graph.microsoft.us/",
-		Batch: "https://batch.core.usgovcloudapi.net/", SQLManagement: "https://management.core.usgovcloudapi.net:8443/",
-		Media:     "https://rest.media.usgovcloudapi.net",
-		Audiences: []string{"https://management.core.usgovcloudapi.net/", "https://management.usgovcloudapi.net/"},
-		Storage:   "core.usgovcloudapi.net", KeyVaultDNS: "vault.usgovcloudapi.net",
-		SQLServerHostname: "database.usgovcloudapi.net", ACRLoginServer: "azurecr.us",
-	}
-	chinaCloud = cloud{
-		Name: "AzureChinaCloud", Portal: "https://portal.azure.cn", LoginEndpoint: "https://login.chinacloudapi.cn/",
-		ResourceManager: "https://management.chinacloudapi.cn/", Gallery: "https://gallery.chinacloudapi.cn/",
-		Graph: "https://graph.chinacloudapi.cn/", MicrosoftGraph: "https://microsoftgraph.chinacloudapi.cn/",
-		Batch: "https://batch.chinacloudapi.cn/", SQLManagement: "https://management.core.chinacloudapi.cn:8443/",
-		Media:     "https://rest.media.chinacloudapi.cn",
-		Audiences: []string{"https://management.core.chinacloudapi.cn/", "https://management.chinacloudapi.cn/"},
-		Storage:   "core.chinacloudapi.cn", KeyVaultDNS: "vault.azure.cn", SQLServerHostname: "database.chinacloudapi.cn",
-		ACRLoginServer: "azurecr.cn",
-	}
-	germanCloud = cloud{
-		Name: "AzureGermanCloud", Portal: "https://portal.microsoftazure.de", LoginEndpoint: "https://login.microsoftonline.de/",
-		ResourceManager: "https://management.microsoftazure.de/", Gallery: "https://gallery.cloudapi.de/",
-		Graph: "https://graph.cloudapi.de/", MicrosoftGraph: "https://graph.microsoft.de/",
-		Batch: "https://batch.cloudapi.de/", SQLManagement: "https://management.core.cloudapi.de:8443/",
-		Media:     "https://rest.media.cloudapi.de",
-		Audiences: []string{"https://management.core.cloudapi.de/", "https://management.microsoftazure.de/"},
-		Storage:   "core.cloudapi.de", KeyVaultDNS: "vault.microsoftazure.de", SQLServerHostname: "database.cloudapi.de",
-	}
-)
+	return cs
+}()
 
-// cloudsByHost maps each Resource Manager host to its cloud.
-var cloudsByHost = map[string]*cloud{
-	"management.azure.com": &publicCloud, "management.core.windows.net": &publicCloud,
-	"management.usgovcloudapi.net": &usGovCloud, "management.core.usgovcloudapi.net": &usGovCloud,
-	"management.chinacloudapi.cn": &chinaCloud, "management.core.chinacloudapi.cn": &chinaCloud,
-	"management.microsoftazure.de": &germanCloud, "management.core.cloudapi.de": &germanCloud,
+// Hosts returns the Resource Manager hosts of every cloud (management.azure.com,
+// management.core.windows.net and the national clouds' equivalents): the
+// hosts the intercept proxy tunnels to these endpoints.
+func Hosts() []string {
+	var out []string
+	for _, c := range clouds {
+		out = append(out, c.Hosts...)
+	}
+	return out
 }
 
 // cloudFor is the cloud whose Resource Manager host hostport names; any
 // other host (the authority's own, served directly) gets the public cloud
-// with that host as its Resource Manager and login as its login endpoint.
+// with that host as its Resource Manager and login (when set) as its login
+// endpoint.
 func cloudFor(hostport, login string) cloud {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	if c, ok := cloudsByHost[strings.ToLower(strings.TrimSuffix(host, "."))]; ok {
-		return *c
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, c := range clouds {
+		if slices.Contains(c.Hosts, host) {
+			return c
+		}
 	}
-	c := publicCloud
+	c := clouds[0]
 	if login != "" {
 		c.LoginEndpoint = login
 	}
@@ -92,8 +85,6 @@ func cloudFor(hostport, login string) cloud {
 // azure-cli's ARM_CLOUD_METADATA_URL and the SDKs read.
 func (h *handler) metadata(w http.ResponseWriter, r *http.Request) {
 	c := cloudFor(r.Host, h.o.LoginEndpoint)
-	auth := map[string]any{"loginEndpoint": c.LoginEndpoint, "audiences": c.Audiences, "tenant": "common",
-		"identityProvider": "AAD"}
 	if r.URL.Query().Get("api-version") < "2019-05-01" {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"galleryEndpoint": c.Gallery, "graphEndpoint": c.Graph, "portalEndpoint": c.Portal,
@@ -102,11 +93,11 @@ func (h *handler) metadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, []any{map[string]any{
-		"name": c.Name, "portal": c.Portal, "authentication": auth, "resourceManager": c.ResourceManager,
+		"name": c.Name, "portal": c.Portal, "resourceManager": c.ResourceManager,
+		"authentication": map[string]any{"loginEndpoint": c.LoginEndpoint, "audiences": c.Audiences,
+			"tenant": "common", "identityProvider": "AAD"},
 		"gallery": c.Gallery, "graph": c.Graph, "graphAudience": c.Graph, "microsoftGraphResourceId": c.MicrosoftGraph,
-		"batch": c.Batch, "sqlManagement": c.SQLManagement, "media": c.Media,
+		"batch": c.Batch, "sqlManagement": c.SQLManagement, "media": c.Media, "suffixes": c.Suffixes,
 		"vmImageAliasDoc": "https://raw.githubusercontent.com/Azure/azure-rest-api-specs/master/arm-compute/quickstart-templates/aliases.json",
-		"suffixes": map[string]any{"storage": c.Storage, "keyVaultDns": c.KeyVaultDNS,
-			"sqlServerHostname": c.SQLServerHostname, "acrLoginServer": c.ACRLoginServer},
 	}})
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/appcred/appcred/sts/arm"
 )
 
 // Kind says where a CONNECT destination goes.
@@ -57,15 +59,8 @@ var regionalParents = []string{
 	"login.sovcloud-identity.fr", "login.sovcloud-identity.de", "login.sovcloud-identity.sg",
 }
 
-// armHosts are the Resource Manager hosts (resource_manager) and the
-// classic management hosts (management, also the ARM token audience) of the
-// public, US Government, China and German clouds, as azure-cli names them.
-var armHosts = []string{
-	"management.azure.com", "management.core.windows.net",
-	"management.usgovcloudapi.net", "management.core.usgovcloudapi.net",
-	"management.chinacloudapi.cn", "management.core.chinacloudapi.cn",
-	"management.microsoftazure.de", "management.core.cloudapi.de",
-}
+// armHosts are the Resource Manager hosts of every cloud, as sts/arm serves them.
+var armHosts = arm.Hosts()
 
 // regionLabel is MSAL Go's rule for a region name.
 var regionLabel = regexp.MustCompile(`^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
