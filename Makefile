@@ -57,3 +57,13 @@ bench:
 
 clean:
 	rm -rf bin
+
+## bench-chart: run the cache-hit and herd benchmarks once (about 3 minutes on 2 cores) and draw the README's
+## pictures, docs/bench-hit.svg and docs/bench-herd.svg, with their caption docs/bench-caption.md (command,
+## machine, date); the raw output is kept in docs/bench-chart.txt.
+BENCH_CHART_FLAGS := -run '^$$' -bench '^(BenchmarkCacheHit|BenchmarkHerd)$$' -benchtime=100ms -count=1
+.PHONY: bench-chart
+bench-chart:
+	@echo "machine: $$($(GO) env GOOS)/$$($(GO) env GOARCH), $$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
+	cd bench && $(GO) test $(BENCH_CHART_FLAGS) . | tee ../docs/bench-chart.txt
+	cd bench && $(GO) run ./chart -in ../docs/bench-chart.txt -out ../docs -command 'make bench-chart'

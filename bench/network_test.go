@@ -45,7 +45,8 @@ func concurrently(b *testing.B, c *client, scopes [][]string) {
 
 // BenchmarkHerd is 100 callers asking at once for one scope no one has
 // cached yet, against the real authority; requests/op is how many token
-// requests the library sent for them (1 is ideal).
+// requests the library sent for them (1 is ideal), and callers the herd's
+// size (for bench/chart's picture).
 func BenchmarkHerd(b *testing.B) {
 	const callers = 100
 	e := getEnv(b)
@@ -68,6 +69,7 @@ func BenchmarkHerd(b *testing.B) {
 				requests += ct.tokens.Load() - n
 			}
 			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+			b.ReportMetric(callers, "callers")
 		})
 	}
 }
