@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // eventually polls cond until it holds or 5 s pass (the server rereads the
@@ -34,11 +35,11 @@ func TestAdminFromAnotherHandleWhileServing(t *testing.T) {
 	dir := t.TempDir()
 	f := start(t, sts.Options{StateDir: dir})
 	// A separate handle, as the CLI's admin verbs use while the server runs.
-	st, err := sts.OpenState(dir)
+	st, err := directory.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := st.AddApp("", sts.AppSpec{DisplayName: "late"})
+	app, err := st.AddApp("", directory.App{DisplayName: "late"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,25 +103,25 @@ func TestAdminFromAnotherHandleWhileServing(t *testing.T) {
 }
 
 func TestAdminValidation(t *testing.T) {
-	st, err := sts.OpenState(t.TempDir())
+	st, err := directory.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddApp("not-a-guid", sts.AppSpec{}); err == nil {
+	if _, err := st.AddApp("not-a-guid", directory.App{}); err == nil {
 		t.Error("AddApp created a tenant with a non-GUID id")
 	}
 	tn, err := st.AddTenant("", "fabrikam.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := st.AddApp("fabrikam.example", sts.AppSpec{IdentifierURIs: []string{"api://x"}, AppRoles: []string{"R"}})
+	api, err := st.AddApp("fabrikam.example", directory.App{IdentifierURIs: []string{"api://x"}, AppRoles: []string{"R"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddApp(tn.ID, sts.AppSpec{ClientID: api.ClientID}); err == nil {
+	if _, err := st.AddApp(tn.ID, directory.App{ClientID: api.ClientID}); err == nil {
 		t.Error("the same client id was registered twice")
 	}
-	if _, err := st.AddApp(tn.ID, sts.AppSpec{IdentifierURIs: []string{"api://x/"}}); err == nil {
+	if _, err := st.AddApp(tn.ID, directory.App{IdentifierURIs: []string{"api://x/"}}); err == nil {
 		t.Error("two apps share an identifier URI")
 	}
 	if err := st.Grant(tn.ID, api.ClientID, "api://x", "Nope"); err == nil {
@@ -143,7 +144,7 @@ func TestAdminValidation(t *testing.T) {
 	if len(ci.Thumbprint) != 40 || ci.Thumbprint != strings.ToUpper(ci.Thumbprint) || ci.X5T == "" || ci.X5TS256 == "" {
 		t.Errorf("cert info %+v", ci)
 	}
-	if _, err := st.AddApp("", sts.AppSpec{}); err != nil {
+	if _, err := st.AddApp("", directory.App{}); err != nil {
 		t.Errorf("AddApp with the only tenant: %v", err)
 	}
 	if fi, err := os.Stat(filepath.Join(st.Dir(), "directory.json")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -290,14 +291,14 @@ func TestStartStopsWithContextAndVerifyToken(t *testing.T) {
 }
 
 func TestSecretInfoNeverPrintsValue(t *testing.T) {
-	st, err := sts.OpenState(t.TempDir())
+	st, err := directory.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.AddTenant(""); err != nil {
 		t.Fatal(err)
 	}
-	app, err := st.AddApp("", sts.AppSpec{DisplayName: "fmt"})
+	app, err := st.AddApp("", directory.App{DisplayName: "fmt"})
 	if err != nil {
 		t.Fatal(err)
 	}
