@@ -4,7 +4,7 @@ BIN     := bin/appcred
 # The interop tests drive Debian's system python3 (which sees python3-msal and python3-azure).
 export APPCRED_PYTHON ?= /usr/bin/python3
 
-.PHONY: all build demo test deps vet fmt-check bench fuzz clean
+.PHONY: all build demo test deps vet fmt-check cross bench fuzz clean
 
 all: build
 
@@ -27,8 +27,13 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-## test: everything — formatting, vet, and all tests under the race detector (interop included).
-test: deps fmt-check vet
+## cross: the whole module builds for Windows and macOS too.
+cross:
+	GOOS=windows $(GO) build ./...
+	GOOS=darwin $(GO) build ./...
+
+## test: everything — formatting, vet, the Windows and macOS builds, and all tests under the race detector (interop included).
+test: deps fmt-check vet cross
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -count=1 ./...
 
 ## bench: the benchmarks quoted in the closing notes (appcred vs MSAL Go vs azidentity).

@@ -4,23 +4,24 @@ import "github.com/appcred/appcred/sts/directory"
 
 // Seed describes the development tenant made for a new, empty state.
 type Seed struct {
+	// TenantID is the development tenant's id.
 	TenantID string `json:"tenant_id"`
 	// ClientID and ClientSecret are the daemon app's credentials; the secret is
 	// shown only here.
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
-	// APIClientID and IdentifierURI name the API app; ask for Scope.
+	// APIClientID and IdentifierURI name the API app.
 	APIClientID   string `json:"api_client_id"`
 	IdentifierURI string `json:"identifier_uri"`
-	Scope         string `json:"scope"`
+	// Scope is what the daemon asks for: IdentifierURI + "/.default".
+	Scope string `json:"scope"`
 	// Role is granted to the daemon on the API.
 	Role string `json:"role"`
 }
 
 // seedDev makes the development tenant: an API app "api://appcred-demo" with
 // roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
-// claim), and a daemon app with a secret
-// and Demo.Read granted.
+// claim), and a daemon app with a secret and Demo.Read granted.
 func seedDev(st *directory.State) (*Seed, error) {
 	t, err := st.AddTenant("")
 	if err != nil {

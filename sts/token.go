@@ -156,27 +156,10 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		writeError(w, rc, e)
 		return
 	}
-	var res *directory.App
-	var requested string
-	if v1 && req.resource != "" {
-		requested = strings.TrimSpace(req.resource)
-		if res = t.Resource(requested); res == nil {
-			writeError(w, rc, resourceNotFound(requested, t.ID()))
-			return
-		}
-	} else {
-		if req.scope == "" {
-			name := "scope"
-			if v1 {
-				name = "resource"
-			}
-			writeError(w, rc, missingParam(name))
-			return
-		}
-		if res, requested, e = resolveScope(t, req.scope); e != nil {
-			writeError(w, rc, e)
-			return
-		}
+	res, requested, e := requestedResource(t, req, v1)
+	if e != nil {
+		writeError(w, rc, e)
+		return
 	}
 	p := mintParams{host: rc.host, tenant: t, client: client, resource: res, requested: requested, acr: acr, now: rc.now}
 	if cr != nil {
@@ -245,6 +228,28 @@ func clip(s string) string {
 		return s[:200] + "…"
 	}
 	return s
+}
+
+// requestedResource finds the resource a token request asks for: v1's
+// "resource" parameter or else the "{resource}/.default" scope. It returns
+// the resource and its name as the client wrote it.
+func requestedResource(t *directory.TenantIndex, req *tokenRequest, v1 bool) (*directory.App, string, *Error) {
+	if v1 && req.resource != "" {
+		requested := strings.TrimSpace(req.resource)
+		res := t.Resource(requested)
+		if res == nil {
+			return nil, "", resourceNotFound(requested, t.ID())
+		}
+		return res, requested, nil
+	}
+	if req.scope == "" {
+		name := "scope"
+		if v1 {
+			name = "resource"
+		}
+		return nil, "", missingParam(name)
+	}
+	return resolveScope(t, req.scope)
 }
 
 // ignoredScopes may accompany a /.default scope in client-credentials

@@ -356,16 +356,16 @@ func (s *State) RotateKey() (pki.KeyInfo, error) {
 // Keys lists the token signing keys, oldest first; the last one is current.
 // The first key is created if there is none.
 func (s *State) Keys() ([]pki.KeyInfo, error) {
-	set, err := s.SigningKeys()
+	set, err := s.signingKeys()
 	if err != nil {
 		return nil, err
 	}
 	return set.Info(), nil
 }
 
-// SigningKeys reads the token signing keys, creating the first one (under
+// signingKeys reads the token signing keys, creating the first one (under
 // the state lock) when there is none.
-func (s *State) SigningKeys() (*pki.KeySet, error) {
+func (s *State) signingKeys() (*pki.KeySet, error) {
 	if set, err := pki.ReadKeys(s.dir); err == nil && len(set.Keys) > 0 {
 		return set, nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
