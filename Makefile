@@ -45,8 +45,9 @@ modgraph:
 	@bad=$$($(GO) list -deps -test ./... | grep -E 'microsoft-authentication-library-for-go|sdk/azidentity' || true); \
 	if [ -n "$$bad" ]; then echo "packages of the root module import test-only peers: $$bad"; exit 1; fi
 
-## test: everything — formatting, vet, and all tests under the race detector (interop included).
-test: deps fmt-check vet modgraph
+## test: everything — formatting, vet, the Windows and macOS builds, the module graph, and all tests under the race
+## detector (interop and bench included).
+test: deps fmt-check vet cross modgraph
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -count=1 ./...
 	for m in $(PEERS); do (cd $$m && CGO_ENABLED=1 $(GO) test -race -timeout 30m -count=1 ./...) || exit 1; done
 

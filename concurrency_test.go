@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // 1,000 concurrent cold callers for one key make exactly one token request.
@@ -47,7 +48,7 @@ func TestHerdMakesOneRequest(t *testing.T) {
 func TestHitDoesNotWaitForOtherMiss(t *testing.T) {
 	a := startAuthority(t, sts.Options{})
 	seed := a.Seed()
-	other, err := a.AddApp(seed.TenantID, sts.AppSpec{DisplayName: "other-api", IdentifierURIs: []string{"api://other"}})
+	other, err := a.AddApp(seed.TenantID, directory.App{DisplayName: "other-api", IdentifierURIs: []string{"api://other"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 var allEnv = []string{EnvTenantID, EnvClientID, EnvClientSecret, EnvClientCertificatePath,
@@ -259,10 +260,10 @@ func TestEnvironmentCredentialTenantsAndRegion(t *testing.T) {
 	if _, err := f.a.AddTenant(other); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.AddApp(other, sts.AppSpec{ClientID: f.seed.ClientID}); err != nil {
+	if _, err := f.a.AddApp(other, directory.App{ClientID: f.seed.ClientID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.AddApp(other, sts.AppSpec{IdentifierURIs: []string{f.seed.IdentifierURI}}); err != nil {
+	if _, err := f.a.AddApp(other, directory.App{IdentifierURIs: []string{f.seed.IdentifierURI}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.a.AddCertificate(other, f.seed.ClientID, f.cert.CertPEM()); err != nil {

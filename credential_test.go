@@ -23,6 +23,7 @@ import (
 	"github.com/appcred/appcred/internal/wire"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // formRecorder records the token requests (form POSTs) on their way to the
@@ -278,10 +279,10 @@ func TestTenantResolution(t *testing.T) {
 	if _, err := a.AddTenant(other); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.AddApp(other, sts.AppSpec{ClientID: seed.ClientID, DisplayName: "daemon"}); err != nil {
+	if _, err := a.AddApp(other, directory.App{ClientID: seed.ClientID, DisplayName: "daemon"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.AddApp(other, sts.AppSpec{DisplayName: "api", IdentifierURIs: []string{seed.IdentifierURI},
+	if _, err := a.AddApp(other, directory.App{DisplayName: "api", IdentifierURIs: []string{seed.IdentifierURI},
 		AppRoles: []string{seed.Role}}); err != nil {
 		t.Fatal(err)
 	}

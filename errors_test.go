@@ -14,6 +14,7 @@ import (
 	"github.com/appcred/appcred/aadsts"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // TestAuthorityErrorRows checks, through the root Client against the real
@@ -26,7 +27,7 @@ func TestAuthorityErrorRows(t *testing.T) {
 	seed := a.Seed()
 	// A second API app, so two scopes can name different resources.
 	const otherAPI = "api://appcred-errors-other"
-	if _, err := a.AddApp(seed.TenantID, sts.AppSpec{DisplayName: "other API", IdentifierURIs: []string{otherAPI}}); err != nil {
+	if _, err := a.AddApp(seed.TenantID, directory.App{DisplayName: "other API", IdentifierURIs: []string{otherAPI}}); err != nil {
 		t.Fatal(err)
 	}
 	cert := registerCert(t, a, seed.TenantID, seed.ClientID)

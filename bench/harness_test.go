@@ -20,6 +20,7 @@ import (
 
 	"github.com/appcred/appcred"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // poolSize is how many registered scopes the network benchmarks cycle
@@ -76,7 +77,7 @@ func getEnv(tb testing.TB) *env {
 			uris[i] = fmt.Sprintf("api://bench-%d", i)
 			e.pool = append(e.pool, uris[i]+"/.default")
 		}
-		if _, err := a.AddApp(e.seed.TenantID, sts.AppSpec{
+		if _, err := a.AddApp(e.seed.TenantID, directory.App{
 			DisplayName: "bench-api", IdentifierURIs: uris, AccessTokenVersion: 2,
 		}); err != nil {
 			envErr = fmt.Errorf("register the benchmark resource: %w", err)

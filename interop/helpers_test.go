@@ -27,6 +27,7 @@ import (
 
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // v1Resource is the identifier URI of the fixture's resource that gets v1 tokens.
@@ -86,7 +87,7 @@ func startAuthority(t *testing.T) *fixture {
 	}
 	f := &fixture{a: a, seed: seed, cert: sharedCert(t)}
 
-	v1, err := a.AddApp(seed.TenantID, sts.AppSpec{
+	v1, err := a.AddApp(seed.TenantID, directory.App{
 		DisplayName: "interop-v1-api", IdentifierURIs: []string{v1Resource},
 		AppRoles: []string{v1Role}, AccessTokenVersion: 1,
 	})
@@ -94,7 +95,7 @@ func startAuthority(t *testing.T) *fixture {
 		t.Fatalf("add v1 resource: %v", err)
 	}
 	f.v1ClientID = v1.ClientID
-	app, err := a.AddApp(seed.TenantID, sts.AppSpec{DisplayName: "interop-cert-daemon"})
+	app, err := a.AddApp(seed.TenantID, directory.App{DisplayName: "interop-cert-daemon"})
 	if err != nil {
 		t.Fatalf("add certificate app: %v", err)
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/appcred/appcred/internal/wire"
+	"github.com/appcred/appcred/sts/directory"
+	"github.com/appcred/appcred/sts/pki"
 )
 
 // Options configure an Authority.
@@ -31,7 +33,7 @@ type Options struct {
 	ConfigFile string
 	// Config is merged into the state at Open, after ConfigFile; relative
 	// certificate paths are relative to the working directory.
-	Config *Config
+	Config *directory.Config
 	// Hostnames are extra DNS names or IP addresses for the server certificate
 	// (localhost, 127.0.0.1 and ::1 are always included) and the Host header.
 	// The local CA is name-constrained to them; one outside an existing CA's
@@ -53,25 +55,11 @@ type Options struct {
 // DefaultTokenLifetime is the default access token lifetime, as Entra's expires_in.
 const DefaultTokenLifetime = 3599 * time.Second
 
-// Seed describes the development tenant made for a new, empty state.
-type Seed struct {
-	TenantID string `json:"tenant_id"`
-	// ClientID and ClientSecret are the daemon app's credentials; the secret is
-	// shown only here.
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
-	// APIClientID and IdentifierURI name the API app; ask for Scope.
-	APIClientID   string `json:"api_client_id"`
-	IdentifierURI string `json:"identifier_uri"`
-	Scope         string `json:"scope"`
-	// Role is granted to the daemon on the API.
-	Role string `json:"role"`
-}
-
 // Authority is a local Entra-compatible authority: an HTTPS server with OIDC
 // discovery, JWKS and v1/v2 token endpoints for the client-credentials grant,
-// over a directory kept in a state directory. The admin methods of State are
-// available on it and take effect at once.
+// over a directory kept in a state directory. The admin methods of
+// directory.State (AddTenant, AddApp, AddSecret, AddCertificate, Grant, List,
+// RotateKey, Keys, ApplyConfig) are available on it and take effect at once.
 //
 // Typical use in a test:
 //
@@ -81,9 +69,9 @@ type Seed struct {
 //	client := a.HTTPClient()                 // trusts a.CACertPEM()
 //	endpoint := a.TokenEndpoint(seed.TenantID)
 type Authority struct {
-	*State
+	*directory.State
 	opts     Options
-	tls      *tlsMaterial
+	tls      *pki.TLS
 	seed     *Seed
 	log      *slog.Logger
 	lifetime time.Duration
@@ -101,23 +89,12 @@ type Authority struct {
 	closed  bool
 }
 
-// snapshot is the directory and key set the handlers use, with the file
-// stamps they were read from.
-type snapshot struct {
-	dir       *directory
-	keys      *keySet
-	dirStamp  fileStamp
-	keysStamp fileStamp
-}
-
-const reloadEvery = 100 * time.Millisecond
-
 // Open prepares an authority on opts.StateDir without serving: it creates the
 // state directory, the local CA and server certificate, the first signing
 // key, applies the config and seeds a development tenant when the state is
 // new and no config is given.
 func Open(opts Options) (*Authority, error) {
-	st, err := OpenState(opts.StateDir)
+	st, err := directory.Open(opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -134,48 +111,42 @@ func Open(opts Options) (*Authority, error) {
 	// Everything that may create files runs under the state lock, so two
 	// processes opening a new state directory at once end with one CA, one
 	// first signing key and at most one development tenant.
-	unlock, err := lockState(st.dir)
-	if err != nil {
-		return nil, err
-	}
-	err = a.prepare(&State{dir: st.dir, lockHeld: true})
-	unlock()
-	if err != nil {
+	if err := st.WithLock(a.prepare); err != nil {
 		return nil, err
 	}
 	a.hosts.Store(newHostPolicy(opts.Hostnames, a.tls))
 	if err := a.reload(true); err != nil {
 		return nil, err
 	}
-	st.changed = func() {
+	st.OnChange(func() {
 		if err := a.reload(false); err != nil {
 			a.log.Warn("reload after change", "err", err)
 		}
-	}
+	})
 	return a, nil
 }
 
 // prepare creates or loads the TLS material and the signing keys, applies
 // the config and seeds the development tenant. st must hold the state lock.
-func (a *Authority) prepare(st *State) error {
+func (a *Authority) prepare(st *directory.State) error {
 	opts := a.opts
 	var err error
-	if a.tls, err = loadTLS(st.dir, opts.TLSCertFile, opts.TLSKeyFile, opts.Hostnames); err != nil {
+	if a.tls, err = pki.LoadTLS(st.Dir(), opts.TLSCertFile, opts.TLSKeyFile, opts.Hostnames); err != nil {
 		return err
 	}
-	if a.tls.reissuedCA {
-		a.log.Warn("made a new local CA: clients must trust the new CA certificate", "ca_file", a.tls.caFile,
-			"reason", a.tls.reissueReason)
+	if a.tls.ReissueReason != "" {
+		a.log.Warn("made a new local CA: clients must trust the new CA certificate", "ca_file", a.tls.CAFile,
+			"reason", a.tls.ReissueReason)
 	}
-	if _, err := loadKeysLocked(st.dir); err != nil {
+	if _, err := pki.EnsureKeys(st.Dir()); err != nil {
 		return err
 	}
-	_, exists, err := readDirFile(filepath.Join(st.dir, directoryFile))
+	exists, err := st.Exists()
 	if err != nil {
 		return err
 	}
 	if opts.ConfigFile != "" {
-		cfg, err := LoadConfig(opts.ConfigFile)
+		cfg, err := directory.LoadConfig(opts.ConfigFile)
 		if err != nil {
 			return err
 		}
@@ -194,45 +165,11 @@ func (a *Authority) prepare(st *State) error {
 	}
 	if !exists && opts.ConfigFile == "" && opts.Config == nil {
 		if opts.NoSeed {
-			return st.update(func(*dirFile) error { return nil })
+			return st.Touch()
 		}
 		a.seed, err = seedDev(st)
 	}
 	return err
-}
-
-// seedDev makes the development tenant: an API app "api://appcred-demo" with
-// roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
-// claim), and a daemon app with a secret
-// and Demo.Read granted.
-func seedDev(st *State) (*Seed, error) {
-	t, err := st.AddTenant("")
-	if err != nil {
-		return nil, err
-	}
-	s := &Seed{TenantID: t.ID, IdentifierURI: "api://appcred-demo", Role: "Demo.Read"}
-	s.Scope = s.IdentifierURI + "/.default"
-	api, err := st.AddApp(t.ID, AppSpec{
-		DisplayName: "appcred-demo-api", IdentifierURIs: []string{s.IdentifierURI},
-		AppRoles: []string{"Demo.Read", "Demo.Write"}, AccessTokenVersion: 2,
-		OptionalClaims: []string{optionalXmsCC},
-	})
-	if err != nil {
-		return nil, err
-	}
-	daemon, err := st.AddApp(t.ID, AppSpec{DisplayName: "appcred-demo-daemon"})
-	if err != nil {
-		return nil, err
-	}
-	sec, err := st.AddSecret(t.ID, daemon.ClientID)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Grant(t.ID, daemon.ClientID, s.IdentifierURI, s.Role); err != nil {
-		return nil, err
-	}
-	s.APIClientID, s.ClientID, s.ClientSecret = api.ClientID, daemon.ClientID, sec.Value
-	return s, nil
 }
 
 // Start opens an authority (see Open) and serves it on opts.Addr (default
@@ -364,18 +301,18 @@ func (a *Authority) Seed() *Seed { return a.seed }
 
 // CAFile is the path of the local CA certificate (StateDir/ca.pem), or "" when
 // the caller's own TLS certificate is used.
-func (a *Authority) CAFile() string { return a.tls.caFile }
+func (a *Authority) CAFile() string { return a.tls.CAFile }
 
 // CACertPEM is the local CA certificate in PEM, or nil with the caller's own TLS certificate.
-func (a *Authority) CACertPEM() []byte { return a.tls.caPEM }
+func (a *Authority) CACertPEM() []byte { return a.tls.CAPEM }
 
 // CAPool is a pool holding the local CA certificate, or nil with the caller's
 // own TLS certificate (then the system roots apply).
-func (a *Authority) CAPool() *x509.CertPool { return a.tls.caPool }
+func (a *Authority) CAPool() *x509.CertPool { return a.tls.CAPool }
 
 // TLSConfig is the server-side TLS configuration.
 func (a *Authority) TLSConfig() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{a.tls.cert}, MinVersion: tls.VersionTLS12}
+	return &tls.Config{Certificates: []tls.Certificate{a.tls.Cert}, MinVersion: tls.VersionTLS12}
 }
 
 // HTTPClient returns a new HTTP client (keep-alive, HTTP/1.1) that trusts the
@@ -384,54 +321,4 @@ func (a *Authority) HTTPClient() *http.Client {
 	hc := wire.DefaultHTTPClient(a.CACertPEM())
 	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 	return hc
-}
-
-// current returns the snapshot to serve from, checking at most every 100 ms
-// whether directory.json or the keys changed on disk.
-func (a *Authority) current() *snapshot {
-	now := time.Now().UnixNano()
-	last := a.lastCheck.Load()
-	if now-last >= int64(reloadEvery) && a.lastCheck.CompareAndSwap(last, now) {
-		if err := a.reload(false); err != nil {
-			a.log.Warn("state changed on disk but cannot be loaded; serving the previous version", "err", err)
-		}
-	}
-	return a.snap.Load()
-}
-
-// reload rereads directory.json and the keys when their stamps changed (or always with force).
-func (a *Authority) reload(force bool) error {
-	a.reloadMu.Lock()
-	defer a.reloadMu.Unlock()
-	old := a.snap.Load()
-	dirPath, keysPath := filepath.Join(a.dir, directoryFile), filepath.Join(a.dir, keysDir)
-	ds, ks := stampOf(dirPath), stampOf(keysPath)
-	if !force && old != nil && ds == old.dirStamp && ks == old.keysStamp {
-		return nil
-	}
-	next := &snapshot{dirStamp: ds, keysStamp: ks}
-	if old != nil {
-		next.dir, next.keys = old.dir, old.keys
-	}
-	if force || old == nil || ds != old.dirStamp {
-		d, _, err := readDirFile(dirPath)
-		if err != nil {
-			return err
-		}
-		if next.dir, err = buildDirectory(d); err != nil {
-			return err
-		}
-	}
-	if force || old == nil || ks != old.keysStamp {
-		set, err := readKeys(keysPath)
-		if err != nil {
-			return err
-		}
-		if len(set.keys) == 0 {
-			return errors.New("no signing keys in the state directory")
-		}
-		next.keys = set
-	}
-	a.snap.Store(next)
-	return nil
 }

@@ -3,21 +3,12 @@ package sts
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// Optional claims an app can opt in to as a resource (its "optional_claims"
-// setting), as in the optionalClaims.accessToken section of an Entra app manifest.
-const optionalXmsCC = "xms_cc"
-
-// supportedOptionalClaims are the optional claim names the local authority
-// knows; others are refused so that typos do not go unnoticed.
-var supportedOptionalClaims = []string{optionalXmsCC}
 
 // Limits on a claims request's lists of values (the form body limit caps the
 // whole request; these keep tokens small).
@@ -167,20 +158,4 @@ func badClaims(format string, args ...any) *Error {
 	e := newErr(http.StatusBadRequest, "invalid_request", codeInvalidParameter, format, args...)
 	e.Message = "The parameter 'claims' is empty or not valid: " + e.Message + "."
 	return e
-}
-
-// normalizeOptionalClaims checks an app's optional claim names and returns
-// them lower-cased, without duplicates.
-func normalizeOptionalClaims(names []string) ([]string, error) {
-	var out []string
-	for _, n := range names {
-		l := strings.ToLower(strings.TrimSpace(n))
-		if !slices.Contains(supportedOptionalClaims, l) {
-			return nil, fmt.Errorf("optional claim %q is not supported (supported: %s)", n, strings.Join(supportedOptionalClaims, ", "))
-		}
-		if !slices.Contains(out, l) {
-			out = append(out, l)
-		}
-	}
-	return out, nil
 }

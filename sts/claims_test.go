@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // claimsFixture adds to the standard fixture resources of both token versions
@@ -28,7 +29,7 @@ func startClaims(t *testing.T) *claimsFixture {
 	tid := f.seed.TenantID
 	add := func(uri string, version int, optional ...string) string {
 		t.Helper()
-		if _, err := f.a.AddApp(tid, sts.AppSpec{IdentifierURIs: []string{uri}, AppRoles: []string{"R"},
+		if _, err := f.a.AddApp(tid, directory.App{IdentifierURIs: []string{uri}, AppRoles: []string{"R"},
 			AccessTokenVersion: version, OptionalClaims: optional}); err != nil {
 			t.Fatal(err)
 		}
@@ -239,10 +240,10 @@ func TestOptionalClaimsSetting(t *testing.T) {
 	tid := f.seed.TenantID
 
 	// Unknown names are refused, naming the bad one.
-	if _, err := f.a.AddApp(tid, sts.AppSpec{OptionalClaims: []string{"xms-cc"}}); err == nil || !strings.Contains(err.Error(), `"xms-cc"`) {
+	if _, err := f.a.AddApp(tid, directory.App{OptionalClaims: []string{"xms-cc"}}); err == nil || !strings.Contains(err.Error(), `"xms-cc"`) {
 		t.Errorf("AddApp with optional claim xms-cc: %v, want an error naming it", err)
 	}
-	app, err := f.a.AddApp(tid, sts.AppSpec{IdentifierURIs: []string{"api://cc"}, OptionalClaims: []string{"xms_cc", "Xms_CC"}})
+	app, err := f.a.AddApp(tid, directory.App{IdentifierURIs: []string{"api://cc"}, OptionalClaims: []string{"xms_cc", "Xms_CC"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func TestOptionalClaimsSetting(t *testing.T) {
 	}
 
 	// Persisted in directory.json, read back by another handle; the seed API opted in.
-	st, err := sts.OpenState(dir)
+	st, err := directory.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestOptionalClaimsSetting(t *testing.T) {
 		if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := sts.LoadConfig(cfgPath)
+		cfg, err := directory.LoadConfig(cfgPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +305,7 @@ func TestOptionalClaimsSetting(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("tenants:\n  - id: "+tid+"\n    apps:\n      - client_id: cfg-api\n        optional_claims: [ctry]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := sts.LoadConfig(cfgPath)
+	cfg, err := directory.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

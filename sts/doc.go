@@ -20,9 +20,9 @@
 //	tls.pem, tls-key.pem   server certificate for localhost, 127.0.0.1, ::1 and extra hostnames
 //	keys/*.pem             RSA-2048 token signing keys with self-signed certificates (0600); newest signs
 //	directory.json         tenants, apps, hashed secrets, certificates, grants (0600, atomic writes)
-//	directory.lock         flock taken by writers
+//	directory.lock         lock file taken by writers (flock; LockFileEx on Windows)
 //
-// Admin changes (State methods, also on Authority) are locked atomic writes
+// Admin changes (directory.State methods, also on Authority) are locked atomic writes
 // that a running server picks up within about 100 ms. Open creates the CA,
 // server certificate, first signing key and development tenant under the
 // same lock, so processes starting together on a new directory agree.
@@ -43,6 +43,12 @@
 //     RotateKey's key signs at once, so a resource server caching the JWKS by
 //     its header, without refetching on an unknown kid, may reject new tokens
 //     for up to 5 minutes.
+//
+// This package is the protocol: routes, discovery, the token endpoint,
+// client authentication (secrets and assertions), claims requests, minting,
+// and the Authority that serves them. Package sts/directory is the state
+// directory (tenants and app registrations, config, admin operations, the
+// lock) and sts/pki the CA, TLS certificate and signing keys with the JWKS.
 //
 // From Go (tests, the CLI's demo):
 //

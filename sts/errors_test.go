@@ -16,6 +16,7 @@ import (
 
 	"github.com/appcred/appcred/aadsts"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // signWith makes an assertion with a custom header and claims; key may be an
@@ -66,7 +67,7 @@ func TestErrorRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expiredApp, err := f.a.AddApp(f.seed.TenantID, sts.AppSpec{DisplayName: "expired-cert"})
+	expiredApp, err := f.a.AddApp(f.seed.TenantID, directory.App{DisplayName: "expired-cert"})
 	if err != nil {
 		t.Fatal(err)
 	}

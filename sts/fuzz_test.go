@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // FuzzTokenRequest drives the token endpoint's request parsing (form body,
@@ -26,7 +27,7 @@ func FuzzTokenRequest(f *testing.F) {
 	}
 	seed := a.Seed()
 	good, _ := certs(f)
-	app, err := a.AddApp(seed.TenantID, sts.AppSpec{})
+	app, err := a.AddApp(seed.TenantID, directory.App{})
 	if err != nil {
 		f.Fatal(err)
 	}

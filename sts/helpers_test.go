@@ -26,6 +26,7 @@ import (
 
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // testCert is an RSA-2048 certificate and key for client assertions.
@@ -115,7 +116,7 @@ func start(t testing.TB, opts sts.Options) *fixture {
 		return f
 	}
 	good, _ := certs(t)
-	app, err := a.AddApp(f.seed.TenantID, sts.AppSpec{DisplayName: "cert-daemon"})
+	app, err := a.AddApp(f.seed.TenantID, directory.App{DisplayName: "cert-daemon"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func start(t testing.TB, opts sts.Options) *fixture {
 	}
 	f.certApp = app.ClientID
 	f.v1URI = "https://orders.example/"
-	v1, err := a.AddApp(f.seed.TenantID, sts.AppSpec{DisplayName: "orders-v1", IdentifierURIs: []string{f.v1URI}, AppRoles: []string{"Orders.Read"}})
+	v1, err := a.AddApp(f.seed.TenantID, directory.App{DisplayName: "orders-v1", IdentifierURIs: []string{f.v1URI}, AppRoles: []string{"Orders.Read"}})
 	if err != nil {
 		t.Fatal(err)
 	}

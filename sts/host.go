@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/appcred/appcred/sts/pki"
 )
 
 // hostPolicy is the set of Host header values the authority answers to. The
@@ -22,15 +24,15 @@ type hostPolicy struct {
 
 // newHostPolicy allows localhost, 127.0.0.1, ::1, every hostname and, with
 // a caller-supplied certificate, the names on it.
-func newHostPolicy(hostnames []string, tm *tlsMaterial) *hostPolicy {
+func newHostPolicy(hostnames []string, tm *pki.TLS) *hostPolicy {
 	p := &hostPolicy{}
-	for _, n := range serverNames(hostnames) {
+	for _, n := range pki.ServerNames(hostnames) {
 		p.addName(n)
 	}
-	if tm != nil && tm.caPEM == nil && len(tm.cert.Certificate) > 0 {
-		leaf := tm.cert.Leaf
+	if tm != nil && tm.CAPEM == nil && len(tm.Cert.Certificate) > 0 {
+		leaf := tm.Cert.Leaf
 		if leaf == nil {
-			leaf, _ = x509.ParseCertificate(tm.cert.Certificate[0])
+			leaf, _ = x509.ParseCertificate(tm.Cert.Certificate[0])
 		}
 		p.leaf = leaf
 	}

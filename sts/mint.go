@@ -8,18 +8,21 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/appcred/appcred/sts/directory"
+	"github.com/appcred/appcred/sts/pki"
 )
 
 // mintParams is what an access token is made of.
 type mintParams struct {
 	host      string // request host, for the v2 issuer
-	tenant    *tenantIdx
-	client    *appIdx  // the calling app
-	resource  *appIdx  // the resource app
-	requested string   // the resource as the client named it (v1 aud)
-	acr       string   // "1" secret, "2" certificate
-	acrs      []string // authentication contexts asked for in the claims request
-	xmsCC     []string // client capabilities, when asked for and the resource opted in
+	tenant    *directory.TenantIndex
+	client    *directory.App // the calling app
+	resource  *directory.App // the resource app
+	requested string         // the resource as the client named it (v1 aud)
+	acr       string         // "1" secret, "2" certificate
+	acrs      []string       // authentication contexts asked for in the claims request
+	xmsCC     []string       // client capabilities, when asked for and the resource opted in
 	now       time.Time
 }
 
@@ -66,33 +69,33 @@ type claimsV1 struct {
 
 // mint signs an access token with key: RS256, "kid" in the header (v1 also
 // "x5t"), claims of the version the resource accepts.
-func (a *Authority) mint(key *signingKey, p mintParams) (string, error) {
+func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
 	var uti [16]byte
 	if _, err := rand.Read(uti[:]); err != nil {
 		return "", err
 	}
 	iat := p.now.Unix()
 	exp := p.now.Add(a.lifetime).Unix()
-	roles := p.client.grants[p.resource]
+	roles := p.tenant.Roles(p.client, p.resource)
 	var payload []byte
 	var header string
 	var err error
-	if p.resource.version == 2 {
-		header = key.headerV2
+	if p.resource.TokenVersion() == 2 {
+		header = key.HeaderV2
 		payload, err = json.Marshal(claimsV2{
-			Aud: p.resource.clientID, Iss: "https://" + p.host + "/" + p.tenant.id + "/v2.0",
+			Aud: p.resource.ClientID, Iss: "https://" + p.host + "/" + p.tenant.ID() + "/v2.0",
 			Iat: iat, Nbf: iat, Exp: exp,
-			Azp: p.client.clientID, Azpacr: p.acr, Idtyp: "app",
-			Oid: p.client.objectID, Roles: roles, Sub: p.client.objectID, Tid: p.tenant.id,
+			Azp: p.client.ClientID, Azpacr: p.acr, Idtyp: "app",
+			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
 			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "2.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	} else {
-		header = key.headerV1
-		iss := "https://sts.windows.net/" + p.tenant.id + "/"
+		header = key.HeaderV1
+		iss := "https://sts.windows.net/" + p.tenant.ID() + "/"
 		payload, err = json.Marshal(claimsV1{
 			Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp,
-			Appid: p.client.clientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
-			Oid: p.client.objectID, Roles: roles, Sub: p.client.objectID, Tid: p.tenant.id,
+			Appid: p.client.ClientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
+			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
 			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "1.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	}
@@ -100,7 +103,7 @@ func (a *Authority) mint(key *signingKey, p mintParams) (string, error) {
 		return "", err
 	}
 	signing := header + "." + base64.RawURLEncoding.EncodeToString(payload)
-	sig, err := jwt.SigningMethodRS256.Sign(signing, key.key)
+	sig, err := jwt.SigningMethodRS256.Sign(signing, key.Key)
 	if err != nil {
 		return "", err
 	}
@@ -117,10 +120,8 @@ func (a *Authority) VerifyToken(token string) (map[string]any, error) {
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(ClockSkew)).
 		ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 			kid, _ := t.Header["kid"].(string)
-			for _, k := range keys.keys {
-				if k.kid == kid {
-					return &k.key.PublicKey, nil
-				}
+			if k := keys.ByKID(kid); k != nil {
+				return &k.Key.PublicKey, nil
 			}
 			return nil, fmt.Errorf("no signing key with kid %q", kid)
 		})

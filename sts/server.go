@@ -211,12 +211,12 @@ func (a *Authority) openIDConfig(w http.ResponseWriter, r *http.Request, rc *req
 	tid := "{tenantid}"
 	pathTenant := seg
 	if !isMultiTenant(seg) {
-		t := a.current().dir.tenant(seg)
+		t := a.current().dir.Tenant(seg)
 		if t == nil {
 			writeError(w, rc, tenantNotFound(seg))
 			return
 		}
-		tid, pathTenant = t.id, t.id
+		tid, pathTenant = t.ID(), t.ID()
 	} else {
 		pathTenant = strings.ToLower(seg)
 	}
@@ -269,12 +269,12 @@ func (a *Authority) keys(w http.ResponseWriter, r *http.Request, rc *reqCtx, seg
 	snap := a.current()
 	issuer := "https://" + rc.host + "/{tenantid}/v2.0"
 	if !isMultiTenant(seg) {
-		t := snap.dir.tenant(seg)
+		t := snap.dir.Tenant(seg)
 		if t == nil {
 			writeError(w, rc, tenantNotFound(seg))
 			return
 		}
-		issuer = "https://" + rc.host + "/" + t.id + "/v2.0"
+		issuer = "https://" + rc.host + "/" + t.ID() + "/v2.0"
 	}
 	if v1 {
 		issuer = ""
@@ -282,7 +282,7 @@ func (a *Authority) keys(w http.ResponseWriter, r *http.Request, rc *reqCtx, seg
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", jwksCacheControl)
-	_, _ = w.Write(snap.keys.jwks(issuer))
+	_, _ = w.Write(snap.keys.JWKS(issuer))
 }
 
 // instanceDiscovery answers /common/discovery/instance in the api-version 1.0

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // MaxFormBytes caps the token request body; longer bodies get HTTP 413.
@@ -117,7 +119,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		return
 	}
 	snap := a.current()
-	t := snap.dir.tenant(seg)
+	t := snap.dir.Tenant(seg)
 	if t == nil {
 		if isMultiTenant(seg) {
 			writeError(w, rc, newErr(http.StatusBadRequest, "invalid_request", codeCommonTenant,
@@ -154,36 +156,19 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		writeError(w, rc, e)
 		return
 	}
-	var res *appIdx
-	var requested string
-	if v1 && req.resource != "" {
-		requested = strings.TrimSpace(req.resource)
-		if res = t.resource(requested); res == nil {
-			writeError(w, rc, resourceNotFound(requested, t.id))
-			return
-		}
-	} else {
-		if req.scope == "" {
-			name := "scope"
-			if v1 {
-				name = "resource"
-			}
-			writeError(w, rc, missingParam(name))
-			return
-		}
-		if res, requested, e = resolveScope(t, req.scope); e != nil {
-			writeError(w, rc, e)
-			return
-		}
+	res, requested, e := requestedResource(t, req, v1)
+	if e != nil {
+		writeError(w, rc, e)
+		return
 	}
 	p := mintParams{host: rc.host, tenant: t, client: client, resource: res, requested: requested, acr: acr, now: rc.now}
 	if cr != nil {
 		p.acrs = cr.acrs
-		if res.xmsCC {
+		if res.HasOptionalClaim(directory.OptionalClaimXmsCC) {
 			p.xmsCC = cr.xmsCC
 		}
 	}
-	tok, err := a.mint(snap.keys.current(), p)
+	tok, err := a.mint(snap.keys.Current(), p)
 	if err != nil {
 		a.log.Error("signing a token", "err", err)
 		writeError(w, rc, newErr(http.StatusInternalServerError, "temporarily_unavailable", codeInternal,
@@ -245,68 +230,26 @@ func clip(s string) string {
 	return s
 }
 
-// authenticate identifies and authenticates the client: a secret (body or
-// HTTP Basic) or a client assertion. acr is "1" for a secret, "2" for a certificate.
-func (a *Authority) authenticate(t *tenantIdx, req *tokenRequest, rc *reqCtx, seg string, v1 bool) (*appIdx, string, *Error) {
-	if req.clientID == "" {
-		return nil, "", missingParam("client_id")
+// requestedResource finds the resource a token request asks for: v1's
+// "resource" parameter or else the "{resource}/.default" scope. It returns
+// the resource and its name as the client wrote it.
+func requestedResource(t *directory.TenantIndex, req *tokenRequest, v1 bool) (*directory.App, string, *Error) {
+	if v1 && req.resource != "" {
+		requested := strings.TrimSpace(req.resource)
+		res := t.Resource(requested)
+		if res == nil {
+			return nil, "", resourceNotFound(requested, t.ID())
+		}
+		return res, requested, nil
 	}
-	app := t.app(req.clientID)
-	if app == nil {
-		return nil, "", newErr(http.StatusBadRequest, "unauthorized_client", codeAppNotFound,
-			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application "+
-				"has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
-				"You may have sent your authentication request to the wrong tenant.", clip(req.clientID), t.id)
+	if req.scope == "" {
+		name := "scope"
+		if v1 {
+			name = "resource"
+		}
+		return nil, "", missingParam(name)
 	}
-	hasAssertion := req.assertion != "" || req.assertionType != ""
-	switch {
-	case req.clientSecret != "" && hasAssertion:
-		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
-			"Error validating credentials. Send either 'client_assertion' or 'client_secret', not both.")
-	case req.clientSecret != "":
-		if !app.checkSecret(req.clientSecret) && !(req.basic && req.basicRaw != req.clientSecret && app.checkSecret(req.basicRaw)) {
-			return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeInvalidSecret,
-				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
-					"not the client secret ID, for a secret added to app '%s'.", app.clientID)
-		}
-		return app, "1", nil
-	case hasAssertion:
-		if req.assertionType == "" {
-			return nil, "", missingParam("client_assertion_type")
-		}
-		if req.assertionType != jwtBearer {
-			return nil, "", newErr(http.StatusBadRequest, "invalid_request", codeCredentialsInvalid,
-				"Error validating credentials. client_assertion_type '%s' is not supported; use '%s'.", clip(req.assertionType), jwtBearer)
-		}
-		if req.assertion == "" {
-			return nil, "", missingParam("client_assertion")
-		}
-		if e := verifyAssertion(app, req.assertion, assertionAudiences(rc.host, t.id, seg, v1), rc.now); e != nil {
-			return nil, "", e
-		}
-		return app, "2", nil
-	default:
-		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeNoCredential,
-			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-	}
-}
-
-// assertionAudiences are the token endpoints a client assertion may be
-// addressed to: the advertised v2 endpoint (by tenant id and by the tenant as
-// written in the request path), and for v1 requests the v1 endpoint too.
-func assertionAudiences(host, tid, seg string, v1 bool) []string {
-	base := "https://" + host + "/"
-	auds := []string{base + tid + "/oauth2/v2.0/token"}
-	if !strings.EqualFold(seg, tid) {
-		auds = append(auds, base+seg+"/oauth2/v2.0/token")
-	}
-	if v1 {
-		auds = append(auds, base+tid+"/oauth2/token")
-		if !strings.EqualFold(seg, tid) {
-			auds = append(auds, base+seg+"/oauth2/token")
-		}
-	}
-	return auds
+	return resolveScope(t, req.scope)
 }
 
 // ignoredScopes may accompany a /.default scope in client-credentials
@@ -317,7 +260,7 @@ const defaultSuffix = "/.default"
 
 // resolveScope finds the one resource a client-credentials scope names
 // ("{resource}/.default"), returning it and the resource as written.
-func resolveScope(t *tenantIdx, scope string) (*appIdx, string, *Error) {
+func resolveScope(t *directory.TenantIndex, scope string) (*directory.App, string, *Error) {
 	var resource string
 	var nonDefault []string
 	for _, s := range strings.Fields(scope) {
@@ -333,7 +276,7 @@ func resolveScope(t *tenantIdx, scope string) (*appIdx, string, *Error) {
 			return nil, "", newErr(http.StatusBadRequest, "invalid_scope", codeInvalidScope,
 				"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", clip(scope))
 		}
-		if resource != "" && resourceKey(resource) != resourceKey(r) {
+		if resource != "" && !directory.SameResource(resource, r) {
 			return nil, "", newErr(http.StatusBadRequest, "invalid_scope", codeMultipleResources,
 				"The provided value for the input parameter scope is not valid because it contains more than one resource. "+
 					"Scope %s is not valid.", clip(scope))
@@ -350,9 +293,9 @@ func resolveScope(t *tenantIdx, scope string) (*appIdx, string, *Error) {
 			"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid. "+
 				"Client credential flows take only '{resource}/.default'.", clip(scope))
 	}
-	res := t.resource(resource)
+	res := t.Resource(resource)
 	if res == nil {
-		return nil, "", resourceNotFound(resource, t.id)
+		return nil, "", resourceNotFound(resource, t.ID())
 	}
 	return res, resource, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // checkV2Response checks a v2 client-credentials response and returns the token.
@@ -113,12 +114,12 @@ func TestSecretBasicAuthAndClientRequestID(t *testing.T) {
 	}
 
 	// A secret with '+' and '/' sent in Basic without form-encoding (curl -u) works too.
-	app, err := f.a.AddApp(f.seed.TenantID, sts.AppSpec{ClientID: "plus-app"})
+	app, err := f.a.AddApp(f.seed.TenantID, directory.App{ClientID: "plus-app"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.a.ApplyConfig(&sts.Config{Tenants: []sts.ConfigTenant{{ID: f.seed.TenantID, Apps: []sts.ConfigApp{
-		{ClientID: app.ClientID, Secrets: []string{"a+b/c=d%e"}}}}}}, "."); err != nil {
+	if err := f.a.ApplyConfig(&directory.Config{Tenants: []*directory.Tenant{{ID: f.seed.TenantID, Apps: []*directory.App{
+		{ClientID: app.ClientID, Secrets: []directory.Secret{{Value: "a+b/c=d%e"}}}}}}}, "."); err != nil {
 		t.Fatal(err)
 	}
 	for _, enc := range []bool{true, false} {
@@ -318,10 +319,10 @@ func TestRotateKeyKeepsOldKeyInJWKS(t *testing.T) {
 
 func TestTenantByDomainName(t *testing.T) {
 	dir := t.TempDir()
-	cfg := &sts.Config{Tenants: []sts.ConfigTenant{{
+	cfg := &directory.Config{Tenants: []*directory.Tenant{{
 		ID: "11111111-2222-3333-4444-555555555555", Domains: []string{"contoso.example"},
-		Apps: []sts.ConfigApp{
-			{ClientID: "aaaaaaaa-0000-0000-0000-000000000001", Secrets: []string{"s3cret-value-long-enough"},
+		Apps: []*directory.App{
+			{ClientID: "aaaaaaaa-0000-0000-0000-000000000001", Secrets: []directory.Secret{{Value: "s3cret-value-long-enough"}},
 				APIPermissions: map[string][]string{"api://orders": {"Orders.Read"}}},
 			{ClientID: "bbbbbbbb-0000-0000-0000-000000000002", IdentifierURIs: []string{"api://orders"},
 				AppRoles: []string{"Orders.Read", "Orders.Write"}, AccessTokenVersion: 2},

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 func init() { rootCmd.AddCommand(newAuthorityCmd()) }
@@ -39,15 +40,15 @@ func stateDir(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	return sts.DefaultStateDir()
+	return directory.DefaultStateDir()
 }
 
-func openState(flag string) (*sts.State, error) {
+func openState(flag string) (*directory.State, error) {
 	dir, err := stateDir(flag)
 	if err != nil {
 		return nil, err
 	}
-	return sts.OpenState(dir)
+	return directory.Open(dir)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -213,7 +214,7 @@ func newTenantCmd() *cobra.Command {
 func newAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage app registrations"}
 	var state, tenant string
-	var spec sts.AppSpec
+	var spec directory.App
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Register an app; prints its client id",

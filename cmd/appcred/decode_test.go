@@ -12,7 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // secretToken gets a real token from the local authority through the binary.
@@ -207,7 +207,7 @@ func FuzzDecode(f *testing.F) {
 // same way: discovery finds the keys from the authority URL.
 func TestDecodeV1Token(t *testing.T) {
 	api := "api://cli-v1-api-" + strings.ToLower(rand.Text()[:8]) // unique: the authority is shared by the package's tests
-	if _, err := auth.AddApp(seed.TenantID, sts.AppSpec{DisplayName: "v1 api", IdentifierURIs: []string{api},
+	if _, err := auth.AddApp(seed.TenantID, directory.App{DisplayName: "v1 api", IdentifierURIs: []string{api},
 		AppRoles: []string{"V1.Read"}, AccessTokenVersion: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/appcred/appcred"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 func init() { rootCmd.AddCommand(newDemoCmd()) }
@@ -133,11 +134,11 @@ func demoRegister(a *sts.Authority) (*demoRegistration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adding a tenant: %w", err)
 	}
-	if _, err := a.AddApp(t.ID, sts.AppSpec{DisplayName: "orders-api", IdentifierURIs: []string{demoAPIURI},
+	if _, err := a.AddApp(t.ID, directory.App{DisplayName: "orders-api", IdentifierURIs: []string{demoAPIURI},
 		AppRoles: []string{demoRole}, AccessTokenVersion: 2}); err != nil {
 		return nil, fmt.Errorf("registering the API: %w", err)
 	}
-	daemon, err := a.AddApp(t.ID, sts.AppSpec{DisplayName: "orders-daemon"})
+	daemon, err := a.AddApp(t.ID, directory.App{DisplayName: "orders-daemon"})
 	if err != nil {
 		return nil, fmt.Errorf("registering the daemon: %w", err)
 	}

@@ -1,4 +1,4 @@
-package sts
+package pki
 
 import (
 	"crypto/rand"
@@ -17,27 +17,46 @@ import (
 	"strings"
 	"time"
 
+	"github.com/appcred/appcred/internal/fsutil"
 	"github.com/appcred/appcred/proof"
 )
 
-// signingKey is one RSA-2048 token signing key with its self-signed
+// SigningKey is one RSA-2048 token signing key with its self-signed
 // certificate, as Entra publishes them (kid = x5t = base64url SHA-1 of the
-// certificate).
-type signingKey struct {
-	kid      string
-	key      *rsa.PrivateKey
-	cert     *x509.Certificate
-	created  time.Time
-	headerV2 string // base64url JSON header for v2 tokens: alg, kid, typ
-	headerV1 string // v1 tokens also carry x5t
+// certificate). Its fields are read-only.
+type SigningKey struct {
+	// KID is the key id ("kid" and "x5t" of token headers and the JWKS).
+	KID string
+	// Key is the private key.
+	Key *rsa.PrivateKey
+	// Cert is the key's self-signed certificate (the JWKS "x5c").
+	Cert *x509.Certificate
+	// Created is when the key was made.
+	Created time.Time
+	// HeaderV2 is the base64url JSON header of v2 tokens: alg, kid, typ.
+	HeaderV2 string
+	// HeaderV1 is the header of v1 tokens, which also carry x5t.
+	HeaderV1 string
 }
 
-// keySet holds the signing keys, oldest first; the newest one signs.
-type keySet struct {
-	keys []*signingKey
+// KeySet holds the signing keys, oldest first; the newest one signs.
+type KeySet struct {
+	// Keys are the signing keys, oldest first.
+	Keys []*SigningKey
 }
 
-func (s *keySet) current() *signingKey { return s.keys[len(s.keys)-1] }
+// Current is the key that signs new tokens: the newest.
+func (s *KeySet) Current() *SigningKey { return s.Keys[len(s.Keys)-1] }
+
+// ByKID returns the key with id kid, or nil.
+func (s *KeySet) ByKID(kid string) *SigningKey {
+	for _, k := range s.Keys {
+		if k.KID == kid {
+			return k
+		}
+	}
+	return nil
+}
 
 // KeyInfo describes a token signing key.
 type KeyInfo struct {
@@ -52,7 +71,7 @@ type KeyInfo struct {
 const keyBits = 2048
 
 // newSigningKey makes an RSA-2048 key and a self-signed certificate for it.
-func newSigningKey(now time.Time) (*signingKey, []byte, error) {
+func newSigningKey(now time.Time) (*SigningKey, []byte, error) {
 	key, err := rsa.GenerateKey(rand.Reader, keyBits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing key: %w", err)
@@ -77,12 +96,12 @@ func newSigningKey(now time.Time) (*signingKey, []byte, error) {
 		return nil, nil, err
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})
-	data = append(data, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	data = append(data, pemCert(der)...)
 	sk, err := parseSigningKey(data, now)
 	return sk, data, err
 }
 
-func parseSigningKey(data []byte, created time.Time) (*signingKey, error) {
+func parseSigningKey(data []byte, created time.Time) (*SigningKey, error) {
 	var key *rsa.PrivateKey
 	var cert *x509.Certificate
 	for b := range proof.PEMBlocks(data) {
@@ -113,10 +132,11 @@ func parseSigningKey(data []byte, created time.Time) (*signingKey, error) {
 	}
 	key.Precompute()
 	kid := proof.X5T(cert)
-	sk := &signingKey{kid: kid, key: key, cert: cert, created: created}
-	sk.headerV2 = b64Header(map[string]string{"alg": "RS256", "kid": kid, "typ": "JWT"})
-	sk.headerV1 = b64Header(map[string]string{"alg": "RS256", "kid": kid, "typ": "JWT", "x5t": kid})
-	return sk, nil
+	return &SigningKey{
+		KID: kid, Key: key, Cert: cert, Created: created,
+		HeaderV2: b64Header(map[string]string{"alg": "RS256", "kid": kid, "typ": "JWT"}),
+		HeaderV1: b64Header(map[string]string{"alg": "RS256", "kid": kid, "typ": "JWT", "x5t": kid}),
+	}, nil
 }
 
 func b64Header(h map[string]string) string {
@@ -129,40 +149,10 @@ func keyFileName(created time.Time, kid string) string {
 	return fmt.Sprintf("%020d-%s.pem", created.UnixNano(), kid)
 }
 
-// loadKeys reads every signing key in dir/keys, oldest first, creating the
-// first one (under the state lock) when there is none.
-func loadKeys(dir string) (*keySet, error) {
-	kdir := filepath.Join(dir, keysDir)
-	if set, err := readKeys(kdir); err == nil && len(set.keys) > 0 {
-		return set, nil
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	unlock, err := lockState(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return loadKeysLocked(dir)
-}
-
-// loadKeysLocked is loadKeys for a caller that holds the state lock.
-func loadKeysLocked(dir string) (*keySet, error) {
-	kdir := filepath.Join(dir, keysDir)
-	if err := os.MkdirAll(kdir, 0o700); err != nil {
-		return nil, fmt.Errorf("keys directory: %w", err)
-	}
-	set, err := readKeys(kdir)
-	if err != nil || len(set.keys) > 0 {
-		return set, err
-	}
-	if _, err := rotateKey(dir); err != nil {
-		return nil, err
-	}
-	return readKeys(kdir)
-}
-
-func readKeys(kdir string) (*keySet, error) {
+// ReadKeys reads every signing key in dir/keys (dir is a state directory),
+// oldest first. A missing keys folder is an error wrapping os.ErrNotExist.
+func ReadKeys(dir string) (*KeySet, error) {
+	kdir := filepath.Join(dir, KeysDir)
 	entries, err := os.ReadDir(kdir)
 	if err != nil {
 		return nil, fmt.Errorf("keys directory: %w", err)
@@ -174,7 +164,7 @@ func readKeys(kdir string) (*keySet, error) {
 		}
 	}
 	sort.Strings(names)
-	set := &keySet{}
+	set := &KeySet{}
 	for _, n := range names {
 		data, err := os.ReadFile(filepath.Join(kdir, n))
 		if err != nil {
@@ -190,27 +180,44 @@ func readKeys(kdir string) (*keySet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", n, err)
 		}
-		set.keys = append(set.keys, sk)
+		set.Keys = append(set.Keys, sk)
 	}
 	return set, nil
 }
 
-// rotateKey writes a new signing key into dir/keys; it signs from now on and
-// the older keys stay published in the JWKS.
-func rotateKey(dir string) (*signingKey, error) {
-	kdir := filepath.Join(dir, keysDir)
-	if err := os.MkdirAll(kdir, 0o700); err != nil {
+// EnsureKeys is ReadKeys that first makes the keys folder and, when it holds
+// no key, the first key. The caller holds the state directory's lock.
+func EnsureKeys(dir string) (*KeySet, error) {
+	if err := os.MkdirAll(filepath.Join(dir, KeysDir), 0o700); err != nil {
 		return nil, fmt.Errorf("keys directory: %w", err)
+	}
+	set, err := ReadKeys(dir)
+	if err != nil || len(set.Keys) > 0 {
+		return set, err
+	}
+	if _, err := RotateKey(dir); err != nil {
+		return nil, err
+	}
+	return ReadKeys(dir)
+}
+
+// RotateKey writes a new signing key into dir/keys; it signs from now on and
+// the older keys stay published in the JWKS. The caller holds the state
+// directory's lock.
+func RotateKey(dir string) (KeyInfo, error) {
+	kdir := filepath.Join(dir, KeysDir)
+	if err := os.MkdirAll(kdir, 0o700); err != nil {
+		return KeyInfo{}, fmt.Errorf("keys directory: %w", err)
 	}
 	now := time.Now()
 	sk, data, err := newSigningKey(now)
 	if err != nil {
-		return nil, err
+		return KeyInfo{}, err
 	}
-	if err := writeFileAtomic(filepath.Join(kdir, keyFileName(now, sk.kid)), data, 0o600); err != nil {
-		return nil, err
+	if err := fsutil.WriteFileAtomic(filepath.Join(kdir, keyFileName(now, sk.KID)), data, 0o600); err != nil {
+		return KeyInfo{}, err
 	}
-	return sk, nil
+	return KeyInfo{KID: sk.KID, Created: sk.Created, Current: true}, nil
 }
 
 // jwk is one entry of a JSON Web Key Set, in Entra's shape.
@@ -225,22 +232,23 @@ type jwk struct {
 	Issuer string   `json:"issuer,omitempty"`
 }
 
-// jwks renders the key set; issuer is the v2 issuer to publish with each key
-// (may hold "{tenantid}").
-func (s *keySet) jwks(issuer string) []byte {
+// JWKS renders the key set as a JSON Web Key Set in Entra's shape, newest
+// key first; issuer is the v2 issuer to publish with each key (may hold
+// "{tenantid}"; "" leaves it out).
+func (s *KeySet) JWKS(issuer string) []byte {
 	out := struct {
 		Keys []jwk `json:"keys"`
-	}{Keys: make([]jwk, 0, len(s.keys))}
-	for i := len(s.keys) - 1; i >= 0; i-- { // newest first
-		k := s.keys[i]
+	}{Keys: make([]jwk, 0, len(s.Keys))}
+	for i := len(s.Keys) - 1; i >= 0; i-- { // newest first
+		k := s.Keys[i]
 		out.Keys = append(out.Keys, jwk{
 			Kty:    "RSA",
 			Use:    "sig",
-			KID:    k.kid,
-			X5T:    k.kid,
-			N:      base64.RawURLEncoding.EncodeToString(k.key.N.Bytes()),
-			E:      base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.key.E)).Bytes()),
-			X5C:    []string{base64.StdEncoding.EncodeToString(k.cert.Raw)},
+			KID:    k.KID,
+			X5T:    k.KID,
+			N:      base64.RawURLEncoding.EncodeToString(k.Key.N.Bytes()),
+			E:      base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.Key.E)).Bytes()),
+			X5C:    []string{base64.StdEncoding.EncodeToString(k.Cert.Raw)},
 			Issuer: issuer,
 		})
 	}
@@ -248,10 +256,11 @@ func (s *keySet) jwks(issuer string) []byte {
 	return b
 }
 
-func (s *keySet) info() []KeyInfo {
-	out := make([]KeyInfo, len(s.keys))
-	for i, k := range s.keys {
-		out[i] = KeyInfo{KID: k.kid, Created: k.created, Current: i == len(s.keys)-1}
+// Info describes the keys, oldest first; the last one is current.
+func (s *KeySet) Info() []KeyInfo {
+	out := make([]KeyInfo, len(s.Keys))
+	for i, k := range s.Keys {
+		out[i] = KeyInfo{KID: k.KID, Created: k.Created, Current: i == len(s.Keys)-1}
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/appcred/appcred/proof"
+	"github.com/appcred/appcred/sts/directory"
 )
 
 // ClockSkew is the clock skew allowed when checking a client assertion's
@@ -20,13 +21,77 @@ const ClockSkew = 5 * time.Minute
 
 const certDocs = " Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
 
+// authenticate identifies and authenticates the client: a secret (body or
+// HTTP Basic) or a client assertion. acr is "1" for a secret, "2" for a certificate.
+func (a *Authority) authenticate(t *directory.TenantIndex, req *tokenRequest, rc *reqCtx, seg string, v1 bool) (*directory.App, string, *Error) {
+	if req.clientID == "" {
+		return nil, "", missingParam("client_id")
+	}
+	app := t.App(req.clientID)
+	if app == nil {
+		return nil, "", newErr(http.StatusBadRequest, "unauthorized_client", codeAppNotFound,
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application "+
+				"has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
+				"You may have sent your authentication request to the wrong tenant.", clip(req.clientID), t.ID())
+	}
+	hasAssertion := req.assertion != "" || req.assertionType != ""
+	switch {
+	case req.clientSecret != "" && hasAssertion:
+		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
+			"Error validating credentials. Send either 'client_assertion' or 'client_secret', not both.")
+	case req.clientSecret != "":
+		if !t.CheckSecret(app, req.clientSecret) && !(req.basic && req.basicRaw != req.clientSecret && t.CheckSecret(app, req.basicRaw)) {
+			return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeInvalidSecret,
+				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
+					"not the client secret ID, for a secret added to app '%s'.", app.ClientID)
+		}
+		return app, "1", nil
+	case hasAssertion:
+		if req.assertionType == "" {
+			return nil, "", missingParam("client_assertion_type")
+		}
+		if req.assertionType != jwtBearer {
+			return nil, "", newErr(http.StatusBadRequest, "invalid_request", codeCredentialsInvalid,
+				"Error validating credentials. client_assertion_type '%s' is not supported; use '%s'.", clip(req.assertionType), jwtBearer)
+		}
+		if req.assertion == "" {
+			return nil, "", missingParam("client_assertion")
+		}
+		if e := verifyAssertion(t, app, req.assertion, assertionAudiences(rc.host, t.ID(), seg, v1), rc.now); e != nil {
+			return nil, "", e
+		}
+		return app, "2", nil
+	default:
+		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeNoCredential,
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+	}
+}
+
+// assertionAudiences are the token endpoints a client assertion may be
+// addressed to: the advertised v2 endpoint (by tenant id and by the tenant as
+// written in the request path), and for v1 requests the v1 endpoint too.
+func assertionAudiences(host, tid, seg string, v1 bool) []string {
+	base := "https://" + host + "/"
+	auds := []string{base + tid + "/oauth2/v2.0/token"}
+	if !strings.EqualFold(seg, tid) {
+		auds = append(auds, base+seg+"/oauth2/v2.0/token")
+	}
+	if v1 {
+		auds = append(auds, base+tid+"/oauth2/token")
+		if !strings.EqualFold(seg, tid) {
+			auds = append(auds, base+seg+"/oauth2/token")
+		}
+	}
+	return auds
+}
+
 // verifyAssertion checks a client assertion (RFC 7523) for app, accepting
 // every variant real clients send (entra-protocol.md §3.5): RS256 or PS256;
 // the key found by "x5t#S256" or "x5t" in base64url or standard base64, padded
 // or not (or, without a thumbprint, by an "x5c" leaf registered on the app);
 // integer or float times; no nbf or iat; a jti reused within the lifetime.
 // aud must be one of auds, iss = sub = the app's client id.
-func verifyAssertion(app *appIdx, assertion string, auds []string, now time.Time) *Error {
+func verifyAssertion(t *directory.TenantIndex, app *directory.App, assertion string, auds []string, now time.Time) *Error {
 	var keyErr *Error
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{"RS256", "PS256"}),
@@ -37,7 +102,7 @@ func verifyAssertion(app *appIdx, assertion string, auds []string, now time.Time
 	)
 	claims := jwt.MapClaims{}
 	_, err := parser.ParseWithClaims(assertion, claims, func(tok *jwt.Token) (any, error) {
-		k, e := assertionKey(app, tok.Header, now)
+		k, e := assertionKey(t, app, tok.Header, now)
 		if e != nil {
 			keyErr = e
 			return nil, e
@@ -54,7 +119,7 @@ func verifyAssertion(app *appIdx, assertion string, auds []string, now time.Time
 		case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
 			return newErr(http.StatusUnauthorized, "invalid_client", codeAssertionSignature,
 				"Client assertion failed signature validation. The assertion must be signed with RS256 or PS256 by a "+
-					"certificate registered on app '%s'.", app.clientID)
+					"certificate registered on app '%s'.", app.ClientID)
 		case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet),
 			errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 			return timeRangeError(claims, now)
@@ -76,7 +141,7 @@ func verifyAssertion(app *appIdx, assertion string, auds []string, now time.Time
 		return newErr(http.StatusUnauthorized, "invalid_client", codeAssertionSubject,
 			"Subject mismatches Issuer claim in the client assertion.")
 	}
-	if !strings.EqualFold(iss, app.clientID) {
+	if !strings.EqualFold(iss, app.ClientID) {
 		return newErr(http.StatusUnauthorized, "invalid_client", codeAssertionIssuer,
 			"Client assertion application identifier doesn't match 'client_id' parameter."+certDocs)
 	}
@@ -125,12 +190,12 @@ func timeRangeError(claims jwt.MapClaims, now time.Time) *Error {
 
 // assertionKey finds the RSA public key of the app's certificate that the
 // assertion header names; the certificate must be valid at now.
-func assertionKey(app *appIdx, h map[string]any, now time.Time) (*rsa.PublicKey, *Error) {
+func assertionKey(t *directory.TenantIndex, app *directory.App, h map[string]any, now time.Time) (*rsa.PublicKey, *Error) {
 	var tried []string
-	var found *certKey
+	var found *directory.CertKey
 	if s, ok := h["x5t#S256"].(string); ok && s != "" {
 		if b, err := proof.DecodeThumbprint(s); err == nil && len(b) == sha256.Size {
-			found = app.bySHA256[[32]byte(b)]
+			found = t.CertBySHA256(app, [32]byte(b))
 			tried = append(tried, strings.ToUpper(hex.EncodeToString(b)))
 		} else {
 			tried = append(tried, "(undecodable x5t#S256)")
@@ -138,7 +203,7 @@ func assertionKey(app *appIdx, h map[string]any, now time.Time) (*rsa.PublicKey,
 	}
 	if s, ok := h["x5t"].(string); ok && s != "" && found == nil {
 		if b, err := proof.DecodeThumbprint(s); err == nil && len(b) == 20 {
-			found = app.bySHA1[[20]byte(b)]
+			found = t.CertBySHA1(app, [20]byte(b))
 			tried = append(tried, strings.ToUpper(hex.EncodeToString(b)))
 		} else {
 			tried = append(tried, "(undecodable x5t)")
@@ -149,25 +214,25 @@ func assertionKey(app *appIdx, h map[string]any, now time.Time) (*rsa.PublicKey,
 			return nil, newErr(http.StatusUnauthorized, "invalid_client", codeInvalidJWT,
 				"Invalid JWT token. No certificate thumbprint specified in token header.")
 		}
-		found = x5cKey(app, h["x5c"])
+		found = x5cKey(t, app, h["x5c"])
 		tried = append(tried, "(x5c leaf)")
 	}
 	reason := "The key was not found."
 	if found != nil {
-		if now.Before(found.notBefore.Add(-ClockSkew)) || now.After(found.notAfter.Add(ClockSkew)) {
+		if now.Before(found.NotBefore.Add(-ClockSkew)) || now.After(found.NotAfter.Add(ClockSkew)) {
 			reason = "The key used is expired or not yet valid."
 		} else {
-			return found.pub, nil
+			return found.Public, nil
 		}
 	}
 	return nil, newErr(http.StatusUnauthorized, "invalid_client", codeAssertionSignature,
 		"Client assertion contains an invalid signature. [Reason - %s, Thumbprint of key used by "+
 			"client: '%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys "+
-			"for app Id '%s'.]", reason, strings.Join(tried, "', '"), app.clientID)
+			"for app Id '%s'.]", reason, strings.Join(tried, "', '"), app.ClientID)
 }
 
 // x5cKey returns the key of an x5c leaf certificate registered on the app.
-func x5cKey(app *appIdx, v any) *certKey {
+func x5cKey(t *directory.TenantIndex, app *directory.App, v any) *directory.CertKey {
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
 		return nil
@@ -181,5 +246,5 @@ func x5cKey(app *appIdx, v any) *certKey {
 		return nil
 	}
 	_, s256 := proof.Thumbprints(certs[0])
-	return app.bySHA256[s256]
+	return t.CertBySHA256(app, s256)
 }

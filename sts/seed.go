@@ -1,0 +1,53 @@
+package sts
+
+import "github.com/appcred/appcred/sts/directory"
+
+// Seed describes the development tenant made for a new, empty state.
+type Seed struct {
+	// TenantID is the development tenant's id.
+	TenantID string `json:"tenant_id"`
+	// ClientID and ClientSecret are the daemon app's credentials; the secret is
+	// shown only here.
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	// APIClientID and IdentifierURI name the API app.
+	APIClientID   string `json:"api_client_id"`
+	IdentifierURI string `json:"identifier_uri"`
+	// Scope is what the daemon asks for: IdentifierURI + "/.default".
+	Scope string `json:"scope"`
+	// Role is granted to the daemon on the API.
+	Role string `json:"role"`
+}
+
+// seedDev makes the development tenant: an API app "api://appcred-demo" with
+// roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
+// claim), and a daemon app with a secret and Demo.Read granted.
+func seedDev(st *directory.State) (*Seed, error) {
+	t, err := st.AddTenant("")
+	if err != nil {
+		return nil, err
+	}
+	s := &Seed{TenantID: t.ID, IdentifierURI: "api://appcred-demo", Role: "Demo.Read"}
+	s.Scope = s.IdentifierURI + "/.default"
+	api, err := st.AddApp(t.ID, directory.App{
+		DisplayName: "appcred-demo-api", IdentifierURIs: []string{s.IdentifierURI},
+		AppRoles: []string{"Demo.Read", "Demo.Write"}, AccessTokenVersion: 2,
+		OptionalClaims: []string{directory.OptionalClaimXmsCC},
+	})
+	if err != nil {
+		return nil, err
+	}
+	daemon, err := st.AddApp(t.ID, directory.App{DisplayName: "appcred-demo-daemon"})
+	if err != nil {
+		return nil, err
+	}
+	sec, err := st.AddSecret(t.ID, daemon.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Grant(t.ID, daemon.ClientID, s.IdentifierURI, s.Role); err != nil {
+		return nil, err
+	}
+	s.APIClientID, s.ClientID, s.ClientSecret = api.ClientID, daemon.ClientID, sec.Value
+	return s, nil
+}
