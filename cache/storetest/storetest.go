@@ -235,8 +235,8 @@ func testExpiresLater(t *testing.T, s cache.Store, _ Harness) {
 	}
 }
 
-// Concurrent writers: bounded in count (8 writers × 16 keys).
-const writers, perWriter = 8, 16
+// Concurrent writers: bounded in count (8 writers × 8 keys).
+const writers, perWriter = 8, 8
 
 func testConcurrent(t *testing.T, s cache.Store, _ Harness) {
 	base := Keys()[0]
