@@ -16,7 +16,8 @@ type Lister interface {
 //
 // On a Store miss inside its flight the cache calls Lease. With held true
 // it fetches, Puts the token and calls release. With held false another
-// process is fetching: the cache calls Wait, and uses its token; a nil token
+// process is fetching (or has just stored the token): the cache calls Wait,
+// and uses its token; a nil token
 // (the holder died or gave up: its lease ended without a value) means fetch
 // as usual. An error from either call also means fetch as usual.
 type Leaser interface {
