@@ -65,8 +65,8 @@ func TestFileStoreMSALPython(t *testing.T) {
 	t.Run("MSAL Python writes, appcred reads", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "msal.cache.json")
 		r := onePyResult(t, runPython(t, py, "msal_cache.py", f.a.CAFile(), cfg("write", path), f.seed.ClientSecret))
-		if r.Error != "" || r.AccessToken == "" {
-			t.Fatalf("MSAL Python: %s", r.Error)
+		if r.Error != "" || r.AccessToken == "" || r.TokenRequests != 1 {
+			t.Fatalf("MSAL Python: error %q, %d token requests; want a token from 1 request", r.Error, r.TokenRequests)
 		}
 		c, counter := f.appcredWithFile(t, path)
 		tok, err := c.AcquireTokenForClient(testCtx(t), []string{f.seed.Scope})

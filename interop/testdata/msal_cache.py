@@ -30,18 +30,17 @@ except ImportError as e:
     print(json.dumps({"missing": getattr(e, "name", None) or "msal", "detail": str(e)}))
     sys.exit(3)
 
-_token_requests = 0
-_request = requests.Session.request
 
+class CountingSession(requests.Session):
+    """The HTTP client handed to MSAL (its http_client parameter): counts
+    token requests, so a cache hit is told from a network call."""
 
-def _counting_request(self, method, url, *args, **kwargs):
-    global _token_requests
-    if method.upper() == "POST" and urlparse(url).path.endswith("/token"):
-        _token_requests += 1
-    return _request(self, method, url, *args, **kwargs)
+    token_requests = 0
 
-
-requests.Session.request = _counting_request
+    def post(self, url, *args, **kwargs):
+        if urlparse(url).path.endswith("/token"):
+            self.token_requests += 1
+        return super().post(url, *args, **kwargs)
 
 
 def main():
@@ -50,9 +49,10 @@ def main():
     if cfg["mode"] == "read":
         with open(cfg["cache_path"]) as f:
             cache.deserialize(f.read())
+    http = CountingSession()
     app = msal.ConfidentialClientApplication(
         cfg["client_id"], authority=cfg["authority"] + "/" + cfg["tenant"],
-        client_credential=cfg["secret"], token_cache=cache, instance_discovery=False)
+        client_credential=cfg["secret"], token_cache=cache, instance_discovery=False, http_client=http)
     scopes = [cfg["scope"]]
     if cfg["mode"] == "read":
         result = app.acquire_token_silent(scopes, account=None) or {}
@@ -61,7 +61,7 @@ def main():
         fd = os.open(cfg["cache_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(cache.serialize())
-    out = {"name": cfg["mode"], "token_requests": _token_requests}
+    out = {"name": cfg["mode"], "token_requests": http.token_requests}
     if "access_token" in result:
         out["access_token"] = result["access_token"]
     else:
