@@ -26,14 +26,16 @@ func (c *joinedCtx) Done() <-chan struct{} {
 	return c.Context.Done()
 }
 
-// waitFor fails t unless ch is closed or receives within a generous bound,
-// which is only reached when the code under test is broken.
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
+// recv returns what ch delivers (the zero value once ch is closed), or fails
+// t after a generous bound that only broken code reaches.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
-	case <-ch:
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
 	}
 }
 
@@ -59,7 +61,7 @@ func TestDoCoalescesCallers(t *testing.T) {
 		defer done.Done()
 		results[0], errs[0] = g.Do(context.Background(), "k", fn)
 	}()
-	waitFor(t, started, "the flight to start")
+	recv(t, started, "the flight to start")
 	for i := 1; i < callers; i++ { // the others join it while it is held open
 		go func() {
 			defer done.Done()
@@ -94,19 +96,14 @@ func TestDoKeysRunInParallel(t *testing.T) {
 		return "a", nil
 	})
 	defer close(release)
-	waitFor(t, aStarted, "key a to start")
+	recv(t, aStarted, "key a to start")
 	got := make(chan string, 1)
 	go func() {
 		v, _ := g.Do(context.Background(), "b", func(context.Context) (string, error) { return "b", nil })
 		got <- v
 	}()
-	select {
-	case v := <-got:
-		if v != "b" {
-			t.Fatalf("Do(b) = %q", v)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Do of key b waited behind key a")
+	if v := recv(t, got, "Do of key b while key a is in flight"); v != "b" {
+		t.Fatalf("Do(b) = %q", v)
 	}
 }
 
@@ -114,6 +111,8 @@ func TestCallerCancelReturnsAtOnceFlightGoesOn(t *testing.T) {
 	g := New[string](time.Minute, errClosed)
 	defer g.Close()
 	started, release := make(chan struct{}), make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce() // before Close, should the test fail early
 	var flightCtx context.Context
 	fn := func(ctx context.Context) (string, error) {
 		flightCtx = ctx
@@ -127,38 +126,32 @@ func TestCallerCancelReturnsAtOnceFlightGoesOn(t *testing.T) {
 		_, err := g.Do(ctx, "k", fn)
 		first <- err
 	}()
-	waitFor(t, started, "the flight to start")
+	recv(t, started, "the flight to start")
 	if got := flightCtx.Value(ctxKey{}); got != "v" {
 		t.Fatalf("flight context lost the caller's value: %v", got)
 	}
 	other := make(chan string, 1)
+	var joined sync.WaitGroup
+	joined.Add(1)
 	go func() {
-		v, err := g.Do(context.Background(), "k", func(context.Context) (string, error) { return "second call", nil })
+		ctx := &joinedCtx{Context: context.Background(), joined: &joined}
+		v, err := g.Do(ctx, "k", func(context.Context) (string, error) { return "second call", nil })
 		if err != nil {
 			v = err.Error()
 		}
 		other <- v
 	}()
+	joined.Wait() // the other caller waits on the same flight
 	cancel()
-	select {
-	case err := <-first:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled caller got %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("cancelled caller did not return while the flight was held open")
+	if err := recv(t, first, "the cancelled caller to return while the flight is held open"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller got %v, want context.Canceled", err)
 	}
 	if err := flightCtx.Err(); err != nil {
 		t.Fatalf("the caller's cancellation reached the flight: %v", err)
 	}
-	close(release)
-	select {
-	case v := <-other:
-		if v != "tok" {
-			t.Fatalf("other caller got %q, want the flight's result", v)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("other caller never got the flight's result")
+	releaseOnce()
+	if v := recv(t, other, "the other caller's result"); v != "tok" {
+		t.Fatalf("other caller got %q, want the flight's result", v)
 	}
 }
 
@@ -181,9 +174,11 @@ func TestCloseCancelsFlightsAndRefusesNewWork(t *testing.T) {
 	}) {
 		t.Fatal("Go before Close reported false")
 	}
-	waitFor(t, doStarted, "Do to start")
-	waitFor(t, goStarted, "Go to start")
-	g.Close() // waits for both
+	recv(t, doStarted, "Do to start")
+	recv(t, goStarted, "Go to start")
+	closed := make(chan struct{})
+	go func() { g.Close(); close(closed) }()
+	recv(t, closed, "Close to cancel the work in flight and return")
 	select {
 	case err := <-goErr:
 		if !errors.Is(err, context.Canceled) {
@@ -229,13 +224,8 @@ func TestTimeoutBoundsCalls(t *testing.T) {
 		<-ctx.Done()
 		done <- ctx.Err()
 	})
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Go's context ended with %v, want context.DeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Go's context was not bounded by the timeout")
+	if err := recv(t, done, "Go's context to reach its timeout"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Go's context ended with %v, want context.DeadlineExceeded", err)
 	}
 }
 
