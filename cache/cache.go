@@ -26,13 +26,16 @@
 // are evicted when looked up, and each shard drops its expired entries at
 // most once a minute when it is written to.
 //
-// Costs: a hit is a few hash-map reads; a write (miss, refresh, eviction)
-// copies one of 1,024 shard maps, so it grows with len/1024 (about 4 µs at
-// 100k tokens). The first 1,024 distinct client|host|tenant prefixes are
-// interned for the life of the Cache (an entry then holds a 4-byte id instead
-// of its ~100-byte prefix); keys with later prefixes are held whole, so
-// a client that accepts any tenant cannot grow the table without bound. Unless Options.Now is set, a Cache runs one goroutine
-// (a coarse clock ticking twice a second); Close stops it.
+// Costs: a hit is one or two hash-map reads (the key's client|host|tenant
+// prefix unless it is one of the first four, then the key) and an atomic
+// load of a coarse clock; a write (miss, refresh, eviction) copies
+// one of 1,024 shard maps, so it grows with len/1024 (about 4 µs at 100k
+// tokens). The first 1,024 distinct prefixes are interned for the life of
+// the Cache (an entry then holds a 4-byte id instead of its ~100-byte
+// prefix); keys with later prefixes are held whole, so a client that accepts
+// any tenant cannot grow the table without bound. Unless Options.Now is set, a
+// Cache runs one goroutine (a coarse clock ticking twice a second); Close
+// stops it.
 package cache
 
 import (
@@ -87,7 +90,7 @@ type Cache struct {
 	shards    [numShards]shard
 	seed      maphash.Seed
 	prefixes  atomic.Pointer[prefixes]
-	prefixMu  sync.Mutex
+	prefixMu  sync.Mutex   // serialises interning
 	prefixCap int          // how many prefixes to intern: maxPrefixes (tests lower it)
 	clock     *coarseClock // nil when Options.Now is set
 	now       func() time.Time
@@ -97,7 +100,6 @@ type Cache struct {
 	opt       Options
 
 	flights *flight.Group[*Token] // shared fetches and background refreshes
-	stripes [numStripes]stripe
 	stats   counters
 }
 
@@ -157,7 +159,7 @@ func (c *Cache) usable(t *Token, now time.Time) bool {
 // Lookup returns the cached token for key, or false on a miss (absent or no
 // longer usable; an expired entry is evicted). It does not allocate (for
 // keys up to about 250 bytes after the tenant), takes no lock and writes no
-// shared memory except a striped counter. At or past the token's RefreshOn
+// shared memory but a hit or miss counter. At or past the token's RefreshOn
 // it starts one background refresh for the key and still returns the cached
 // token.
 func (c *Cache) Lookup(key []byte) (*Token, bool) {
@@ -168,35 +170,26 @@ func (c *Cache) Lookup(key []byte) (*Token, bool) {
 		e = c.shardOf(ck).load()[string(ck)]
 	}
 	if e == nil {
-		c.stripe().misses.Add(1)
+		c.stats.misses.Add(1)
 		return nil, false
 	}
 	if !c.calm(e) {
 		now := c.now()
 		if !c.usable(&e.tok, now) {
 			c.evict(ck, e, now)
-			c.stripe().misses.Add(1)
+			c.stats.misses.Add(1)
 			return nil, false
 		}
 		if !now.Before(e.tok.RefreshOn) {
 			c.refreshAhead(key, e, now)
 		}
 	}
-	c.stripe().hits.Add(1)
+	c.stats.hits.Add(1)
 	return &e.tok, true
 }
 
-// calm reports, from the coarse clock alone, that e is neither due for
-// refresh nor close to expiry, so Lookup need not read the real clock.
-func (c *Cache) calm(e *entry) bool {
-	if c.clock == nil {
-		return false
-	}
-	due := min(e.tok.RefreshOn.UnixNano(), e.tok.ExpiresOn.UnixNano()-int64(c.skew))
-	return c.clock.ns.Load() < due-int64(clockSlack)
-}
-
-// peek is Lookup without statistics or refresh, for the miss path.
+// peek is Lookup of a compact key without statistics or refresh, for the
+// miss path.
 func (c *Cache) peek(ck string) (*Token, bool) {
 	e := c.shardOf([]byte(ck)).load()[ck]
 	if e == nil || !c.usable(&e.tok, c.now()) {
@@ -205,7 +198,8 @@ func (c *Cache) peek(ck string) (*Token, bool) {
 	return &e.tok, true
 }
 
-// evict deletes the expired entry e unless it has been replaced.
+// evict deletes the expired entry e under compact key ck unless it has been
+// replaced.
 func (c *Cache) evict(ck []byte, e *entry, now time.Time) {
 	s := c.shardOf(ck)
 	s.mu.Lock()
@@ -215,8 +209,8 @@ func (c *Cache) evict(ck []byte, e *entry, now time.Time) {
 	s.mu.Unlock()
 }
 
-// insert publishes t under the compact key ck (replacing any entry) and
-// returns the new entry.
+// insert publishes t under compact key ck (replacing any entry) and returns
+// the new entry.
 func (c *Cache) insert(ck string, t Token, fetch FetchFunc) *entry {
 	e := &entry{tok: t, fetch: fetch}
 	if e.tok.TokenType == "Bearer" {
@@ -229,8 +223,9 @@ func (c *Cache) insert(ck string, t Token, fetch FetchFunc) *entry {
 	return e
 }
 
-// replace publishes t under ck in place of old, unless old was removed or
-// another entry has been published meanwhile. It reports whether it did.
+// replace publishes t under compact key ck in place of old, unless old was
+// removed or another entry has been published meanwhile. It reports whether
+// it did.
 func (c *Cache) replace(ck string, old *entry, t Token) (*entry, bool) {
 	e := &entry{tok: t, fetch: old.fetch}
 	s := c.shardOf([]byte(ck))
@@ -255,8 +250,8 @@ func (c *Cache) Put(ctx context.Context, key string, t *Token, fetch FetchFunc) 
 	return c.publish(ctx, key, c.compactString(key), v, fetch), nil
 }
 
-// publish inserts v and writes it to the Store, unless v is no longer usable
-// (then it only returns a copy).
+// publish inserts v under key (compact form ck) and writes it to the Store,
+// unless v is no longer usable (then it only returns a copy).
 func (c *Cache) publish(ctx context.Context, key, ck string, v Token, fetch FetchFunc) *Token {
 	if !c.usable(&v, c.now()) {
 		return &v
@@ -345,20 +340,17 @@ type Stats struct {
 }
 
 type counters struct {
-	fetches, storeHits, refreshes, refreshFailures atomic.Uint64
+	hits, misses, fetches, storeHits, refreshes, refreshFailures atomic.Uint64
 }
 
 // Stats returns the counters so far.
 func (c *Cache) Stats() Stats {
-	st := Stats{
+	return Stats{
+		Hits:            c.stats.hits.Load(),
+		Misses:          c.stats.misses.Load(),
 		Fetches:         c.stats.fetches.Load(),
 		StoreHits:       c.stats.storeHits.Load(),
 		Refreshes:       c.stats.refreshes.Load(),
 		RefreshFailures: c.stats.refreshFailures.Load(),
 	}
-	for i := range c.stripes {
-		st.Hits += c.stripes[i].hits.Load()
-		st.Misses += c.stripes[i].misses.Load()
-	}
-	return st
 }

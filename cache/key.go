@@ -187,41 +187,13 @@ func appendScopes(dst []byte, scopes []string, exact bool) []byte {
 // sep '|' and every non-ASCII byte). Other bytes are copied unchanged.
 func mayChange(c byte) bool { return c < '-' || 'A' <= c && c <= 'Z' || c > 'z' }
 
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-	low7  = 0x7f7f7f7f7f7f7f7f
-)
-
-// wordMayChange is mayChange for each byte of x at once (the "has less / has
-// more / has between" bit tricks of Sean Anderson's Bit Twiddling Hacks).
-func wordMayChange(x uint64) bool {
-	below := (x - ones*'-') &^ x
-	above := (x + ones*(127-'z')) | x
-	upper := (ones*(127+'Z'+1) - x&low7) &^ x & (x&low7 + ones*(127-('A'-1)))
-	return (below|above|upper)&highs != 0
-}
-
 // canonicalLen returns how many leading bytes of s appendField copies as is.
 func canonicalLen(s string) int {
 	i := 0
-	for ; i+16 <= len(s); i += 16 { // two words per round: independent work
-		if wordMayChange(load64(s[i:i+8])) || wordMayChange(load64(s[i+8:i+16])) {
-			break
-		}
-	}
-	for ; i+8 <= len(s) && !wordMayChange(load64(s[i:i+8])); i += 8 {
-	}
-	for ; i < len(s) && !mayChange(s[i]); i++ {
+	for i < len(s) && !mayChange(s[i]) {
+		i++
 	}
 	return i
-}
-
-// load64 reads 8 bytes little-endian (the compiler makes this one load).
-func load64(w string) uint64 {
-	_ = w[7]
-	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
 // appendField appends s, escaping separators and '%' and, when lower is set,

@@ -3,7 +3,6 @@ package cache
 import (
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,42 +205,6 @@ func TestTokenFormattingRedacts(t *testing.T) {
 	}
 	if KindApp.String() != "app" || KindOBO.String() != "obo" || Kind(9).String() != "kind(9)" {
 		t.Error("Kind.String")
-	}
-}
-
-func TestWordMayChangeMatchesBytes(t *testing.T) {
-	check := func(w [8]byte) {
-		x, want := uint64(0), false
-		for i := 7; i >= 0; i-- {
-			x = x<<8 | uint64(w[i])
-			want = want || mayChange(w[i])
-		}
-		if got := wordMayChange(x); got != want {
-			t.Fatalf("wordMayChange(%q) = %v, want %v", w[:], got, want)
-		}
-	}
-	for c := range 256 { // every byte value at every position, in plain and odd company
-		for pos := range 8 {
-			for _, fill := range []byte{'a', '-', 'z', '0', '@', '[', 'A', 0x7f, 0x80, 0xff, 0} {
-				var w [8]byte
-				for i := range w {
-					w[i] = fill
-				}
-				w[pos] = byte(c)
-				check(w)
-			}
-		}
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 200000 {
-		var w [8]byte
-		for i := range w {
-			w[i] = byte(r.IntN(256))
-			if r.IntN(2) == 0 {
-				w[i] = "-./09:@[_`az"[r.IntN(12)] // plain boundaries
-			}
-		}
-		check(w)
 	}
 }
 

@@ -5,29 +5,25 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"maps"
-	"math"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// The table behind a Cache, built so that hits write no shared memory:
+// The table behind a Cache:
 //
-//   - Keys are stored compactly: the client|host|tenant| prefix that every key
-//     of one client repeats is interned once as a 4-byte id, so an entry holds
-//     only id + kind|extra|scopes. Interning stops at maxPrefixes prefixes
-//     (a caller that accepts any tenant must not grow the table without
-//     bound): keys with other prefixes are stored whole, under id 0.
 //   - Entries live in numShards copy-on-write maps. Readers load a shard's map
 //     with one atomic load and never lock; writers (misses, refreshes,
 //     evictions: rare) clone the shard's map under its mutex, change the clone
 //     and publish it (dropping expired entries once per sweepEvery).
-//   - The hit path reads a coarse clock (an atomic updated every clockTick by
-//     one goroutine per Cache) and reads the real clock only when a token is
-//     within clockSlack of its RefreshOn or expiry.
-//   - Hit and miss counters are striped to keep cores off one cache line.
+//   - Keys are stored compactly, which keeps a cached token within 256 bytes
+//     (held whole, keys cost about 90 bytes more each): the client|host|tenant|
+//     prefix that every key of one client repeats is interned once as a
+//     4-byte id, so an entry holds only id + kind|extra|scopes. Interning
+//     stops at maxPrefixes prefixes (a caller that accepts any tenant must not
+//     grow the table without bound): keys with other prefixes are stored
+//     whole, under id 0.
 
 const (
 	numShards     = 1024 // power of two; a write copies len/numShards entries
@@ -36,9 +32,6 @@ const (
 	stackKey      = 256  // compact keys up to this size are built on the stack
 	probePrefixes = 4    // prefixes compared directly before hashing
 	maxPrefixes   = 1024 // prefixes interned per Cache; later ones are not
-	clockTick     = 500 * time.Millisecond
-	clockSlack    = 2 * time.Second // > clockTick plus timer lateness
-	numStripes    = 8
 )
 
 // shard is one copy-on-write map of compact key → entry.
@@ -72,6 +65,7 @@ func (c *Cache) write(s *shard, now time.Time, f func(m map[string]*entry)) {
 	s.m.Store(&m)
 }
 
+// shardOf returns the shard that holds compact key ck.
 func (c *Cache) shardOf(ck []byte) *shard {
 	return &c.shards[maphash.Bytes(c.seed, ck)&(numShards-1)]
 }
@@ -163,50 +157,4 @@ func (c *Cache) intern(prefix string) (uint32, bool) {
 	t.names = append(t.names, strings.Clone(prefix))
 	c.prefixes.Store(t)
 	return id, true
-}
-
-// coarseClock holds the wall clock in unix nanoseconds, updated every
-// clockTick by its own goroutine until stopped.
-type coarseClock struct {
-	ns   atomic.Int64
-	stop chan struct{}
-	once sync.Once
-}
-
-func startClock() *coarseClock {
-	k := &coarseClock{stop: make(chan struct{})}
-	k.ns.Store(time.Now().UnixNano())
-	go func() {
-		t := time.NewTicker(clockTick)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				k.ns.Store(time.Now().UnixNano())
-			case <-k.stop:
-				return
-			}
-		}
-	}()
-	return k
-}
-
-// halt stops the goroutine; from then on the coarse clock reads as the end
-// of time, so every hit consults the real clock.
-func (k *coarseClock) halt() {
-	k.once.Do(func() {
-		k.ns.Store(math.MaxInt64)
-		close(k.stop)
-	})
-}
-
-// stripe is one set of hit/miss counters, alone on its cache line.
-type stripe struct {
-	hits, misses atomic.Uint64
-	_            [48]byte
-}
-
-// stripe picks a counter stripe at random (cheap: per-thread generator).
-func (c *Cache) stripe() *stripe {
-	return &c.stripes[rand.Uint32()&(numStripes-1)]
 }
