@@ -37,6 +37,7 @@ type config struct {
 	now              func() time.Time
 	region           string
 	authMethod       AuthMethod
+	v1               bool // WithV1Resource
 }
 
 // WithHTTPClient sends every request through hc (its transport, proxies,
