@@ -10,8 +10,11 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 )
 
+require golang.org/x/oauth2 v0.37.0 // indirect
+
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/internal v1.13.0 // indirect
+	github.com/appcred/appcred/azadapt v0.0.0
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/pkg/browser v0.0.0-20240102092130-5ac0b6a4141c // indirect
@@ -27,3 +30,5 @@ require (
 )
 
 replace github.com/appcred/appcred => ../
+
+replace github.com/appcred/appcred/azadapt => ../azadapt
