@@ -130,6 +130,9 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	}
 	wc := wire.New(hc)
 	wc.AppName, wc.AppVersion, wc.MaxRetries, wc.Logger = cfg.appName, cfg.appVer, cfg.maxRetries, cfg.logger
+	if cfg.wireTune != nil {
+		cfg.wireTune(wc)
+	}
 	if cfg.timeout == 0 {
 		cfg.timeout = DefaultTimeout
 	}

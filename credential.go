@@ -105,8 +105,15 @@ type CredentialOptions struct {
 	// and Transport carries requests: an *http.Client is used as WithHTTPClient
 	// uses it (never following a redirect with the secret); any other
 	// policy.Transporter is used as given.
-	// The pipeline settings (Retry, Logging, Telemetry, policies) are not used:
-	// appcred retries token requests itself.
+	// Retry (MaxRetries, TryTimeout, RetryDelay, MaxRetryDelay, StatusCodes,
+	// ShouldRetry) drives appcred's retries, which sign a fresh assertion for
+	// every attempt; Telemetry.ApplicationID leads the User-Agent (Disabled
+	// sends none); every attempt goes through an azcore pipeline with Logging,
+	// PerCallPolicies (run once per attempt), PerRetryPolicies and
+	// TracingProvider, so azcore/log sees the token requests. A setting that
+	// cannot be honoured is refused by the constructor with an error naming it:
+	// APIVersion, InsecureAllowCredentialWithHTTP, Logging.IncludeBody (bodies
+	// hold secrets and tokens) and Authorization in Logging.AllowedHeaders.
 	azcore.ClientOptions
 	// AdditionallyAllowedTenants are the tenants, besides the configured one,
 	// that TokenRequestOptions.TenantID may name; "*" allows any tenant.
@@ -220,12 +227,16 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	tune, err := azcoreTune(o.ClientOptions)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.AdditionallyAllowedTenants),
 		region: envRegion(), newProof: newProof}
 	c.build = func(cae bool) (*Client, error) {
 		// As azidentity: AZURE_REGIONAL_AUTHORITY_NAME routes Entra public and
 		// national cloud requests to the regional host (ignored for other hosts).
-		opts := []Option{WithAzureRegion(c.region)}
+		opts := []Option{WithAzureRegion(c.region), func(cfg *config) error { cfg.wireTune = tune; return nil }}
 		if o.DisableInstanceDiscovery {
 			opts = append(opts, WithInstanceDiscovery(false))
 		}
