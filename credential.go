@@ -130,7 +130,13 @@ type CredentialOptions struct {
 	// DisableInstanceDiscovery skips Entra instance discovery (authority
 	// validation), for disconnected and private clouds.
 	DisableInstanceDiscovery bool
-	// Logger receives token requests, retries and refreshes, never secrets or tokens.
+	// Logger receives token requests, retries and refreshes, never secrets or
+	// tokens, and at debug level, for every token GetToken returns, the text
+	// azidentity sends as its Authentication event ("ClientSecretCredential.GetToken()
+	// acquired a token for scope …"). azcore/log receives azcore's Request,
+	// Response and Retry events of every request to the authority (see
+	// ClientOptions) but no Authentication event: azcore/log can be written
+	// only from inside the Azure SDK for Go (its writer is in sdk/internal/log).
 	Logger *slog.Logger
 }
 
@@ -153,6 +159,7 @@ type credential struct {
 	allowed  []string // nil, or {"*"}, or explicit tenants
 	region   string
 	newProof func() Proof
+	logger   *slog.Logger // nil when none was given
 	build    func(cae bool) (*Client, error)
 	plain    *Client
 	caeMu    sync.Mutex
@@ -232,7 +239,7 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.AdditionallyAllowedTenants),
-		region: envRegion(), newProof: newProof}
+		region: envRegion(), newProof: newProof, logger: o.Logger}
 	c.build = func(cae bool) (*Client, error) {
 		// As azidentity: AZURE_REGIONAL_AUTHORITY_NAME routes Entra public and
 		// national cloud requests to the regional host (ignored for other hosts).
@@ -379,7 +386,18 @@ func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestO
 	if err != nil {
 		return Token{}, c.wrap(err)
 	}
+	if c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug) {
+		c.logAcquired(ctx, opts.Scopes, t)
+	}
 	return t, nil
+}
+
+// logAcquired logs azidentity's Authentication event text (azcore/log cannot
+// be written from outside the Azure SDK; see CredentialOptions) at debug level.
+func (c *credential) logAcquired(ctx context.Context, scopes []string, t Token) {
+	c.logger.LogAttrs(ctx, slog.LevelDebug,
+		fmt.Sprintf("%s.GetToken() acquired a token for scope %q", c.name, strings.Join(scopes, ", ")),
+		slog.String("event", "Authentication"), slog.Bool("from_cache", t.FromCache), slog.Time("expires_on", t.ExpiresOn))
 }
 
 // closedError is the error of a token request after Close.

@@ -408,3 +408,26 @@ func TestClientOptionsTracingProvider(t *testing.T) {
 		t.Errorf("spans ended %q, want %q: azcore's HTTP span inside appcred's, for discovery and token request", got, want)
 	}
 }
+
+// TestAuthenticationEvent: every token GetToken returns is logged to slog with
+// azidentity's Authentication event text, never the token.
+func TestAuthenticationEvent(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	var buf logBuffer
+	c, err := azcoreCred(t, a, &frontDoor{}, azcore.ClientOptions{}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := getToken(c, a.Seed().Scope); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `ClientSecretCredential.GetToken() acquired a token for scope \"` + a.Seed().Scope + `\"`
+	if n := strings.Count(buf.String(), want); n != 2 {
+		t.Errorf("%d Authentication events %q, want 2 (network, then cache):\n%s", n, want, buf.String())
+	}
+	if !strings.Contains(buf.String(), "from_cache=true") {
+		t.Error("the cache hit's event does not say from_cache=true")
+	}
+}
