@@ -130,6 +130,9 @@ type CredentialOptions struct {
 	// DisableInstanceDiscovery skips Entra instance discovery (authority
 	// validation), for disconnected and private clouds.
 	DisableInstanceDiscovery bool
+	// V1Resource asks for tokens the v1 (ADAL) way, resource= at the v1
+	// endpoint, mapping the scope "{resource}/.default" (see WithV1Resource).
+	V1Resource bool
 	// Logger receives token requests, retries and refreshes, never secrets or
 	// tokens, and at debug level, for every token GetToken returns, the text
 	// azidentity sends as its Authentication event ("ClientSecretCredential.GetToken()
@@ -246,6 +249,9 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 		opts := []Option{WithAzureRegion(c.region), func(cfg *config) error { cfg.wireTune = tune; return nil }}
 		if o.DisableInstanceDiscovery {
 			opts = append(opts, WithInstanceDiscovery(false))
+		}
+		if o.V1Resource {
+			opts = append(opts, WithV1Resource())
 		}
 		if o.Logger != nil {
 			opts = append(opts, WithLogger(o.Logger))

@@ -263,18 +263,21 @@ func TestClientOptionsTelemetry(t *testing.T) {
 // construction, by name.
 func TestClientOptionsRefused(t *testing.T) {
 	a := startAuthority(t, sts.Options{})
-	for field, co := range map[string]azcore.ClientOptions{
-		"APIVersion":                      {APIVersion: "2020-01-01"},
-		"InsecureAllowCredentialWithHTTP": {InsecureAllowCredentialWithHTTP: true},
-		"Logging.IncludeBody":             {Logging: policy.LogOptions{IncludeBody: true}},
-		"Logging.AllowedHeaders":          {Logging: policy.LogOptions{AllowedHeaders: []string{"x-client-sku", "authorization"}}},
-		"Telemetry.ApplicationID":         {Telemetry: policy.TelemetryOptions{ApplicationID: "has space"}},
-		"Telemetry.ApplicationID ":        {Telemetry: policy.TelemetryOptions{ApplicationID: strings.Repeat("a", 25)}},
-		"Telemetry.ApplicationID  ":       {Telemetry: policy.TelemetryOptions{ApplicationID: "app", Disabled: true}},
+	for _, tc := range []struct {
+		field string
+		co    azcore.ClientOptions
+	}{
+		{"APIVersion", azcore.ClientOptions{APIVersion: "2020-01-01"}},
+		{"InsecureAllowCredentialWithHTTP", azcore.ClientOptions{InsecureAllowCredentialWithHTTP: true}},
+		{"Logging.IncludeBody", azcore.ClientOptions{Logging: policy.LogOptions{IncludeBody: true}}},
+		{"Logging.AllowedHeaders", azcore.ClientOptions{Logging: policy.LogOptions{AllowedHeaders: []string{"x-client-sku", "authorization"}}}},
+		{"Telemetry.ApplicationID", azcore.ClientOptions{Telemetry: policy.TelemetryOptions{ApplicationID: "has space"}}},
+		{"Telemetry.ApplicationID", azcore.ClientOptions{Telemetry: policy.TelemetryOptions{ApplicationID: strings.Repeat("a", 25)}}},
+		{"Telemetry.ApplicationID", azcore.ClientOptions{Telemetry: policy.TelemetryOptions{ApplicationID: "app", Disabled: true}}},
 	} {
-		_, err := azcoreCred(t, a, &frontDoor{}, co, nil)
-		if err == nil || !strings.Contains(err.Error(), "ClientOptions."+strings.TrimSpace(field)) {
-			t.Errorf("%s: err %v, want a refusal naming ClientOptions.%s", field, err, strings.TrimSpace(field))
+		_, err := azcoreCred(t, a, &frontDoor{}, tc.co, nil)
+		if err == nil || !strings.Contains(err.Error(), "ClientOptions."+tc.field) {
+			t.Errorf("%s: err %v, want a refusal naming ClientOptions.%s", tc.field, err, tc.field)
 		}
 	}
 }

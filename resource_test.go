@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"time"
 
 	"github.com/appcred/appcred/sts"
@@ -119,5 +121,24 @@ func TestV1ResourceBadScopes(t *testing.T) {
 	}
 	if n := ct.posts.Load(); n != 0 {
 		t.Errorf("%d token requests sent for refused scopes", n)
+	}
+}
+
+// TestV1ResourceCredential: CredentialOptions.V1Resource gives an Azure SDK
+// credential v1 tokens for "{resource}/.default".
+func TestV1ResourceCredential(t *testing.T) {
+	const uri = "api://legacy-cred"
+	a := startAuthority(t, sts.Options{})
+	v1API(t, a, uri)
+	cred, rec := secretCred(t, a, &ClientSecretCredentialOptions{CredentialOptions: CredentialOptions{V1Resource: true}})
+	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{uri + "/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form := rec.form(t, -1); form.Get("resource") != uri {
+		t.Errorf("resource=%q, want %q", form.Get("resource"), uri)
+	}
+	if claims := claimsOf(t, tok.Token); claims["aud"] != uri || claims["ver"] != "1.0" {
+		t.Errorf("aud %v ver %v", claims["aud"], claims["ver"])
 	}
 }
