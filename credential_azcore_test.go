@@ -3,9 +3,11 @@ package appcred
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 
+	"github.com/appcred/appcred/internal/wire"
 	"github.com/appcred/appcred/sts"
 )
 
@@ -432,5 +435,50 @@ func TestAuthenticationEvent(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "from_cache=true") {
 		t.Error("the cache hit's event does not say from_cache=true")
+	}
+}
+
+// countingBody is an 8 MiB body of spaces that counts the bytes read from it.
+type countingBody struct{ n atomic.Int64 }
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	left := 8*wire.MaxBodyBytes - b.n.Load()
+	if left <= 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), left)]
+	for i := range p {
+		p[i] = ' '
+	}
+	b.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+func (b *countingBody) Close() error { return nil }
+
+// TestPipelineKeepsBodyCap: the azcore pipeline every attempt goes through
+// does not download the body; appcred still stops reading past 1 MiB.
+func TestPipelineKeepsBodyCap(t *testing.T) {
+	a := startAuthority(t, sts.Options{})
+	body := &countingBody{}
+	huge := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method != http.MethodPost {
+			return a.HTTPClient().Transport.RoundTrip(r)
+		}
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: body, ContentLength: -1, Request: r}, nil
+	})
+	seed := a.Seed()
+	c, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret, &ClientSecretCredentialOptions{
+		CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), ClientOptions: azcore.ClientOptions{
+			Transport: &http.Client{Transport: huge}, Retry: policy.RetryOptions{MaxRetries: -1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := getToken(c, seed.Scope); !errors.Is(err, wire.ErrBodyTooLarge) {
+		t.Fatalf("8 MiB body: %v, want ErrBodyTooLarge", err)
+	}
+	if n := body.n.Load(); n > 2*wire.MaxBodyBytes {
+		t.Errorf("%d bytes read from an 8 MiB body, want about %d", n, wire.MaxBodyBytes)
 	}
 }
