@@ -6,7 +6,7 @@ export APPCRED_PYTHON ?= /usr/bin/python3
 
 # Tests that drive other libraries (MSAL Go, azidentity) live in nested modules, so the library's own module graph
 # holds only what the library uses; make test runs them too.
-PEERS   := interop bench
+PEERS   := interop bench azadapt
 
 .PHONY: all build demo test deps vet fmt-check cross modgraph bench fuzz clean
 

@@ -130,6 +130,9 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	}
 	wc := wire.New(hc)
 	wc.AppName, wc.AppVersion, wc.MaxRetries, wc.Logger = cfg.appName, cfg.appVer, cfg.maxRetries, cfg.logger
+	if cfg.wireTune != nil {
+		cfg.wireTune(wc)
+	}
 	if cfg.timeout == 0 {
 		cfg.timeout = DefaultTimeout
 	}
@@ -142,7 +145,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		log:      log,
 		ownHTTP:  own,
 		prefix:   keyPrefix(clientID, info),
-		extra:    keyExtra(cfg.capabilities, info),
+		extra:    keyExtra(cfg, info),
 		resolver: authority.NewResolver(wc, authority.ResolverOptions{
 			DisableInstanceDiscovery: cfg.noDiscovery,
 			ValidateAuthority:        cfg.validate,
@@ -166,11 +169,17 @@ func keyPrefix(clientID string, info authority.Info) cache.Prefix {
 }
 
 // keyExtra is the case-sensitive part of a client's cache keys: its
-// capabilities and, for a generic issuer whose URL has upper-case letters (the
+// capabilities, whether it sends v1 requests and, for a generic issuer whose URL has upper-case letters (the
 // tenant field of a key is folded to lower case), the issuer URL itself, since
 // https://idp/realms/Prod and https://idp/realms/prod are different issuers.
-func keyExtra(caps []string, info authority.Info) string {
-	extra := capabilitiesExtra(caps)
+func keyExtra(cfg config, info authority.Info) string {
+	extra := capabilitiesExtra(cfg.capabilities)
+	if cfg.v1 {
+		if extra != "" {
+			extra += ";"
+		}
+		extra += v1Extra
+	}
 	if info.Kind == authority.Generic && info.Issuer != strings.ToLower(info.Issuer) {
 		if extra != "" {
 			extra += ";"

@@ -105,8 +105,15 @@ type CredentialOptions struct {
 	// and Transport carries requests: an *http.Client is used as WithHTTPClient
 	// uses it (never following a redirect with the secret); any other
 	// policy.Transporter is used as given.
-	// The pipeline settings (Retry, Logging, Telemetry, policies) are not used:
-	// appcred retries token requests itself.
+	// Retry (MaxRetries, TryTimeout, RetryDelay, MaxRetryDelay, StatusCodes,
+	// ShouldRetry) drives appcred's retries, which sign a fresh assertion for
+	// every attempt; Telemetry.ApplicationID leads the User-Agent (Disabled
+	// sends none); every attempt goes through an azcore pipeline with Logging,
+	// PerCallPolicies (run once per attempt), PerRetryPolicies and
+	// TracingProvider, so azcore/log sees the token requests. A setting that
+	// cannot be honoured is refused by the constructor with an error naming it:
+	// APIVersion, InsecureAllowCredentialWithHTTP, Logging.IncludeBody (bodies
+	// hold secrets and tokens) and Authorization in Logging.AllowedHeaders.
 	azcore.ClientOptions
 	// AdditionallyAllowedTenants are the tenants, besides the configured one,
 	// that TokenRequestOptions.TenantID may name; "*" allows any tenant.
@@ -123,7 +130,16 @@ type CredentialOptions struct {
 	// DisableInstanceDiscovery skips Entra instance discovery (authority
 	// validation), for disconnected and private clouds.
 	DisableInstanceDiscovery bool
-	// Logger receives token requests, retries and refreshes, never secrets or tokens.
+	// V1Resource asks for tokens the v1 (ADAL) way, resource= at the v1
+	// endpoint, mapping the scope "{resource}/.default" (see WithV1Resource).
+	V1Resource bool
+	// Logger receives token requests, retries and refreshes, never secrets or
+	// tokens, and at debug level, for every token GetToken returns, the text
+	// azidentity sends as its Authentication event ("ClientSecretCredential.GetToken()
+	// acquired a token for scope …"). azcore/log receives azcore's Request,
+	// Response and Retry events of every request to the authority (see
+	// ClientOptions) but no Authentication event: azcore/log can be written
+	// only from inside the Azure SDK for Go (its writer is in sdk/internal/log).
 	Logger *slog.Logger
 }
 
@@ -146,6 +162,7 @@ type credential struct {
 	allowed  []string // nil, or {"*"}, or explicit tenants
 	region   string
 	newProof func() Proof
+	logger   *slog.Logger // nil when none was given
 	build    func(cae bool) (*Client, error)
 	plain    *Client
 	caeMu    sync.Mutex
@@ -220,14 +237,21 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	tune, err := azcoreTune(o.ClientOptions)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	c := &credential{name: name, tenant: tenantID, allowed: resolveAllowed(o.AdditionallyAllowedTenants),
-		region: envRegion(), newProof: newProof}
+		region: envRegion(), newProof: newProof, logger: o.Logger}
 	c.build = func(cae bool) (*Client, error) {
 		// As azidentity: AZURE_REGIONAL_AUTHORITY_NAME routes Entra public and
 		// national cloud requests to the regional host (ignored for other hosts).
-		opts := []Option{WithAzureRegion(c.region)}
+		opts := []Option{WithAzureRegion(c.region), func(cfg *config) error { cfg.wireTune = tune; return nil }}
 		if o.DisableInstanceDiscovery {
 			opts = append(opts, WithInstanceDiscovery(false))
+		}
+		if o.V1Resource {
+			opts = append(opts, WithV1Resource())
 		}
 		if o.Logger != nil {
 			opts = append(opts, WithLogger(o.Logger))
@@ -368,7 +392,18 @@ func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestO
 	if err != nil {
 		return Token{}, c.wrap(err)
 	}
+	if c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug) {
+		c.logAcquired(ctx, opts.Scopes, t)
+	}
 	return t, nil
+}
+
+// logAcquired logs azidentity's Authentication event text (azcore/log cannot
+// be written from outside the Azure SDK; see CredentialOptions) at debug level.
+func (c *credential) logAcquired(ctx context.Context, scopes []string, t Token) {
+	c.logger.LogAttrs(ctx, slog.LevelDebug,
+		fmt.Sprintf("%s.GetToken() acquired a token for scope %q", c.name, strings.Join(scopes, ", ")),
+		slog.String("event", "Authentication"), slog.Bool("from_cache", t.FromCache), slog.Time("expires_on", t.ExpiresOn))
 }
 
 // closedError is the error of a token request after Close.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
+	"github.com/appcred/appcred/internal/wire"
 )
 
 // DefaultTimeout bounds a token request whose context has no deadline.
@@ -37,6 +38,8 @@ type config struct {
 	now              func() time.Time
 	region           string
 	authMethod       AuthMethod
+	v1               bool               // WithV1Resource
+	wireTune         func(*wire.Client) // credentials: azcore's retry and telemetry settings
 }
 
 // WithHTTPClient sends every request through hc (its transport, proxies,

@@ -19,6 +19,14 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // requestToken asks the authority for an app token: it resolves the
 // endpoints, adds the proof and posts the client-credentials request.
 func (c *Client) requestToken(ctx context.Context, tenant string, scopes []string, claims string) (*cache.Token, error) {
+	param, value := "scope", strings.Join(scopes, " ")
+	if c.cfg.v1 {
+		res, err := resourceOf(scopes)
+		if err != nil {
+			return nil, err
+		}
+		param, value = "resource", res
+	}
 	info := c.info
 	if tenant != "" {
 		info.Tenant = strings.ToLower(tenant)
@@ -31,22 +39,23 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 	if err != nil {
 		return nil, err
 	}
+	endpoint := c.tokenEndpoint(ep)
 	// The form and proof are built for each attempt: a retry must not replay
 	// a client assertion's jti, which authorities accept once.
 	build := func(ctx context.Context) (url.Values, http.Header, error) {
 		form := url.Values{
 			"grant_type": {"client_credentials"},
 			"client_id":  {c.clientID},
-			"scope":      {strings.Join(scopes, " ")},
+			param:        {value},
 		}
 		if claims != "" {
 			form.Set("claims", claims)
 		}
-		hdr, err := c.addProof(ctx, info, ep, form)
+		hdr, err := c.addProof(ctx, info, ep, endpoint, form)
 		return form, hdr, err
 	}
 	now := c.now()
-	resp, err := c.wire.PostFormFunc(ctx, ep.TokenEndpoint, build)
+	resp, err := c.wire.PostFormFunc(ctx, endpoint, build)
 	if err != nil {
 		return nil, err
 	}
@@ -60,12 +69,12 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
-	c.log.Debug("appcred: token acquired from authority", "endpoint", ep.TokenEndpoint, "token", t)
+	c.log.Debug("appcred: token acquired from authority", "endpoint", endpoint, "token", t)
 	return t, nil
 }
 
 // addProof adds the client's proof to form (or returns a Basic header).
-func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority.Endpoints, form url.Values) (http.Header, error) {
+func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority.Endpoints, endpoint string, form url.Values) (http.Header, error) {
 	method := string(c.cfg.authMethod)
 	if method != "" && !ep.Supports(method) {
 		return nil, fmt.Errorf("WithAuthMethod(%s): authority %s does not advertise it (%s)", method, info.URL(), advertised(ep))
@@ -102,7 +111,7 @@ func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority
 				alg = proof.RS256
 			}
 		}
-		a, err := c.proof.cert.Assertion(c.clientID, ep.TokenEndpoint, proof.AssertionOptions{
+		a, err := c.proof.cert.Assertion(c.clientID, endpoint, proof.AssertionOptions{
 			Alg: alg, SendX5C: c.proof.certOpts.SendX5C, Claims: c.cfg.clientClaims, KeyID: c.proof.keyID(info.Kind),
 		})
 		if err != nil {
@@ -111,7 +120,7 @@ func (c *Client) addProof(ctx context.Context, info authority.Info, ep authority
 		form.Set("client_assertion_type", assertionType)
 		form.Set("client_assertion", a)
 	case proofAssertion:
-		a, err := c.proof.assertion(ctx, AssertionRequest{ClientID: c.clientID, TokenEndpoint: ep.TokenEndpoint})
+		a, err := c.proof.assertion(ctx, AssertionRequest{ClientID: c.clientID, TokenEndpoint: endpoint})
 		if err != nil {
 			return nil, fmt.Errorf("assertion callback: %w", err)
 		}

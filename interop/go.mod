@@ -10,8 +10,11 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 )
 
+require golang.org/x/oauth2 v0.37.0 // indirect
+
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/internal v1.13.0 // indirect
+	github.com/appcred/appcred/azadapt v0.0.0
 	github.com/gofrs/flock v0.13.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
@@ -20,7 +23,6 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/crypto v0.55.0 // indirect
 	golang.org/x/net v0.58.0 // indirect
-	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
@@ -29,3 +31,5 @@ require (
 )
 
 replace github.com/appcred/appcred => ../
+
+replace github.com/appcred/appcred/azadapt => ../azadapt

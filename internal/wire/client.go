@@ -36,13 +36,33 @@ type Client struct {
 	// MaxRetries is the number of retries after the first attempt: 0 means
 	// DefaultMaxRetries, a negative value disables retries.
 	MaxRetries int
-	// BaseDelay is the first backoff step (0 means DefaultBaseDelay).
+	// BaseDelay is the first backoff step (0 means DefaultBaseDelay, a
+	// negative value no delay).
 	BaseDelay time.Duration
-	// MaxDelay caps a computed backoff step (0 means DefaultMaxDelay).
+	// MaxDelay caps a computed backoff step (0 means DefaultMaxDelay, a
+	// negative value no cap but NoCap).
 	MaxDelay time.Duration
 	// MaxRetryAfter is the longest server-requested wait honoured (0 means
-	// DefaultMaxRetryAfter). A longer Retry-After returns the error at once.
+	// DefaultMaxRetryAfter, a negative value NoCap). A longer Retry-After
+	// returns the error at once.
 	MaxRetryAfter time.Duration
+	// TryTimeout bounds each attempt (sending and reading the answer); an
+	// attempt that runs out is retried like a transport error. 0: no bound
+	// beyond the HTTP client's own.
+	TryTimeout time.Duration
+	// RetryStatusCodes, when not nil, replaces the retried statuses (429,
+	// 500, 502, 503, 504); an empty, non-nil slice retries no status.
+	RetryStatusCodes []int
+	// ShouldRetry, when set, decides whether to retry instead of the status
+	// and transport-error rules (resp and err are never both set). A
+	// cancelled or expired context still ends the retries first.
+	ShouldRetry func(resp *http.Response, err error) bool
+	// UserAgent, when set, is sent as User-Agent (see UserAgent).
+	UserAgent string
+	// Send, when set, sends each attempt instead of HTTP.Do (credentials
+	// route attempts through an azcore pipeline whose transport is HTTP).
+	// The response body is read under MaxBodyBytes as usual.
+	Send func(*http.Request) (*http.Response, error)
 	// Logger receives one debug record per retry (endpoint without query,
 	// status, delay); nil disables logging. Form values are never logged.
 	Logger *slog.Logger
@@ -200,7 +220,7 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, build Form
 		switch {
 		case err != nil:
 			last = &Error{Op: op, Endpoint: redactURL(endpoint), CorrelationID: requestID, Err: err}
-			retry = retryableTransport(ctx, err)
+			retry = c.retryable(ctx, nil, err)
 		case resp.status >= 200 && resp.status < 300:
 			resp.attempts = attempt + 1
 			return resp, sent, nil
@@ -212,7 +232,7 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, build Form
 			if last.CorrelationID == "" {
 				last.CorrelationID = requestID
 			}
-			retry = retryableStatus(resp.status)
+			retry = c.retryable(ctx, resp, nil)
 		}
 		last.Attempts = attempt + 1
 		scrub(last, sent.form, sent.hdr)
@@ -251,6 +271,11 @@ func (c *Client) attempt(ctx context.Context, method, endpoint, body string, hdr
 	if method == http.MethodPost {
 		rd = strings.NewReader(body)
 	}
+	if c.TryTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.TryTimeout)
+		defer cancel() // the body is read before returning
+	}
 	req, err := http.NewRequestWithContext(ctx, method, endpoint, rd)
 	if err != nil {
 		return nil, errors.New("cannot build request")
@@ -266,6 +291,9 @@ func (c *Client) attempt(ctx context.Context, method, endpoint, body string, hdr
 	h["X-Client-Ver"] = []string{Version}
 	h["X-Client-Os"] = osVal
 	h["X-Client-Cpu"] = cpuVal
+	if c.UserAgent != "" {
+		h["User-Agent"] = []string{c.UserAgent}
+	}
 	if c.AppName != "" {
 		h.Set("x-app-name", c.AppName)
 	}
@@ -275,11 +303,15 @@ func (c *Client) attempt(ctx context.Context, method, endpoint, body string, hdr
 	for k, vs := range hdr {
 		h[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	send := c.Send
+	if send == nil {
+		hc := c.HTTP
+		if hc == nil {
+			hc = http.DefaultClient
+		}
+		send = hc.Do
 	}
-	resp, err := hc.Do(req)
+	resp, err := send(req)
 	if err != nil {
 		return nil, transportCause(err)
 	}
@@ -324,6 +356,16 @@ func readBody(body io.Reader, length int64) ([]byte, error) {
 	return data, nil
 }
 
+// UserAgent is the User-Agent of appcred's credentials, led by the
+// application's id when given: "[appID ]appcred.Go/0.1.0 (go1.26.0; linux)".
+func UserAgent(appID string) string {
+	ua := SKU + "/" + Version + " (" + runtime.Version() + "; " + runtime.GOOS + ")"
+	if appID != "" {
+		ua = appID + " " + ua
+	}
+	return ua
+}
+
 // Shared, never-modified header values (the transport only reads them).
 var (
 	acceptJSON = []string{"application/json"}
@@ -356,24 +398,26 @@ func (c *Client) newError(op, endpoint string, resp *response) *Error {
 }
 
 func (c *Client) baseDelay() time.Duration {
-	if c.BaseDelay > 0 {
-		return c.BaseDelay
-	}
-	return DefaultBaseDelay
+	return orDefault(c.BaseDelay, DefaultBaseDelay, 0)
 }
 
 func (c *Client) maxDelay() time.Duration {
-	if c.MaxDelay > 0 {
-		return c.MaxDelay
-	}
-	return DefaultMaxDelay
+	return orDefault(c.MaxDelay, DefaultMaxDelay, NoCap)
 }
 
 func (c *Client) maxRetryAfter() time.Duration {
-	if c.MaxRetryAfter > 0 {
-		return c.MaxRetryAfter
+	return orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter, NoCap)
+}
+
+// orDefault is d when positive, def when 0, negative when negative.
+func orDefault(d, def, negative time.Duration) time.Duration {
+	switch {
+	case d > 0:
+		return d
+	case d < 0:
+		return negative
 	}
-	return DefaultMaxRetryAfter
+	return def
 }
 
 // sensitiveFields are form parameters whose values must never be echoed.

@@ -1,12 +1,15 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +26,31 @@ const (
 	// DefaultMaxRetryAfter is the longest Retry-After the client will wait; a
 	// longer one ends the retries at once with the error (RetryAfter set).
 	DefaultMaxRetryAfter = 60 * time.Second
+	// NoCap is what "no cap" on a delay means: a day, longer than any
+	// request's deadline.
+	NoCap = 24 * time.Hour
 )
+
+// retryable decides whether to retry after an attempt that failed with err or
+// answered resp (not 2xx): Client.ShouldRetry when set, else the retried
+// statuses and transient transport errors. A done context never retries.
+func (c *Client) retryable(ctx context.Context, resp *response, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	switch {
+	case c.ShouldRetry != nil && err != nil:
+		return c.ShouldRetry(nil, err)
+	case c.ShouldRetry != nil:
+		return c.ShouldRetry(&http.Response{StatusCode: resp.status, Status: http.StatusText(resp.status),
+			Header: resp.header, Body: io.NopCloser(bytes.NewReader(resp.body))}, nil)
+	case err != nil:
+		return retryableTransport(ctx, err)
+	case c.RetryStatusCodes != nil:
+		return slices.Contains(c.RetryStatusCodes, resp.status)
+	}
+	return retryableStatus(resp.status)
+}
 
 // retryableStatus reports whether an HTTP status is worth retrying.
 func retryableStatus(code int) bool {
