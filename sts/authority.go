@@ -58,8 +58,10 @@ const DefaultTokenLifetime = 3599 * time.Second
 // Authority is a local Entra-compatible authority: an HTTPS server with OIDC
 // discovery, JWKS and v1/v2 token endpoints for the client-credentials grant,
 // over a directory kept in a state directory. The admin methods of
-// directory.State (AddTenant, AddApp, AddSecret, AddCertificate, Grant, List,
-// RotateKey, Keys, ApplyConfig) are available on it and take effect at once.
+// directory.State (AddTenant, AddApp, AddSecret, AddSecretExpiring,
+// AddCertificate, Grant, RemoveTenant, RemoveApp, RemoveSecret,
+// RemoveCertificate, RemoveGrant, List, RotateKey, Keys, ApplyConfig,
+// Reconcile) are available on it and take effect at once.
 //
 // Typical use in a test:
 //

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/appcred/appcred/proof"
@@ -14,11 +13,16 @@ import (
 
 // The kinds of Removal.
 const (
-	KindTenant      = "tenant"
-	KindApp         = "app"
-	KindSecret      = "secret"
+	// KindTenant is a removed tenant.
+	KindTenant = "tenant"
+	// KindApp is a removed app registration.
+	KindApp = "app"
+	// KindSecret is a removed client secret.
+	KindSecret = "secret"
+	// KindCertificate is a removed certificate.
 	KindCertificate = "certificate"
-	KindGrant       = "grant"
+	// KindGrant is a removed grant: roles an app held on a resource.
+	KindGrant = "grant"
 )
 
 // Removal is one thing taken out of the directory, as the remove verbs print
@@ -186,14 +190,19 @@ func secretSelector(id, hint string) string {
 
 // secretList names an app's secrets as "id (hint…)", for errors.
 func secretList(a *App) string {
-	if len(a.Secrets) == 0 {
+	return nameList(a.Secrets, ", ", func(s Secret) string { return s.ID + " (" + s.Hint + "…)" })
+}
+
+// nameList joins the names of items with sep, or says "none".
+func nameList[T any](items []T, sep string, name func(T) string) string {
+	if len(items) == 0 {
 		return "none"
 	}
-	parts := make([]string, 0, len(a.Secrets))
-	for _, s := range a.Secrets {
-		parts = append(parts, s.ID+" ("+s.Hint+"…)")
+	parts := make([]string, 0, len(items))
+	for _, x := range items {
+		parts = append(parts, name(x))
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, sep)
 }
 
 // RemoveCertificate removes a certificate from an app, named by any
@@ -233,14 +242,7 @@ func certHasThumbprint(c Certificate, sum []byte) bool {
 
 // certList names an app's certificates by SHA-1 thumbprint, for errors.
 func certList(a *App) string {
-	if len(a.Certificates) == 0 {
-		return "none"
-	}
-	parts := make([]string, 0, len(a.Certificates))
-	for _, c := range a.Certificates {
-		parts = append(parts, c.Thumbprint+" ("+c.Subject+")")
-	}
-	return strings.Join(parts, ", ")
+	return nameList(a.Certificates, ", ", func(c Certificate) string { return c.Thumbprint + " (" + c.Subject + ")" })
 }
 
 // RemoveGrant takes app roles granted to an app on a resource api (named by
@@ -297,13 +299,7 @@ func grantKey(t *Tenant, a *App, api string) (string, bool) {
 
 // grantList names an app's grants as "api: role, role", for errors.
 func grantList(a *App) string {
-	if len(a.APIPermissions) == 0 {
-		return "none"
-	}
-	parts := make([]string, 0, len(a.APIPermissions))
-	for api, roles := range a.APIPermissions {
-		parts = append(parts, api+": "+strings.Join(roles, ", "))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, "; ")
+	return nameList(slices.Sorted(maps.Keys(a.APIPermissions)), "; ", func(api string) string {
+		return api + ": " + strings.Join(a.APIPermissions[api], ", ")
+	})
 }
