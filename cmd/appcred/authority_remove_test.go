@@ -173,3 +173,42 @@ func TestParseExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestServeConfigSaysWhatItRemoved: serve --config with a secret dropped from
+// the file removes it and says so on stderr, without the secret's value.
+func TestServeConfigSaysWhatItRemoved(t *testing.T) {
+	state, cfg := t.TempDir(), filepath.Join(t.TempDir(), "authority.yaml")
+	write := func(secrets string) {
+		t.Helper()
+		yaml := "tenants:\n  - id: 11111111-2222-3333-4444-555555555555\n    apps:\n      - client_id: daemon\n" +
+			"        secrets: [" + secrets + "]\n"
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("kept-secret-value-1, dropped-secret-value-2")
+	if _, stderr := serveUntilReady(t, "--state", state, "--config", cfg); strings.Contains(stderr, "removed") {
+		t.Errorf("the first start says it removed something: %s", stderr)
+	}
+	write("kept-secret-value-1")
+	_, stderr := serveUntilReady(t, "--state", state, "--config", cfg)
+	for _, want := range []string{"config: removed from the directory", "removed.kind=secret", "removed.client_id=daemon", "removed.hint=dro"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("serve --config stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "secret-value") {
+		t.Errorf("serve --config stderr holds a secret value:\n%s", stderr)
+	}
+	var list struct {
+		Tenants []struct {
+			Apps []struct {
+				Secrets []struct{ Hint string } `json:"secrets"`
+			} `json:"apps"`
+		} `json:"tenants"`
+	}
+	runAuthority(t, &list, "list", "--state", state)
+	if s := list.Tenants[0].Apps[0].Secrets; len(s) != 1 || s[0].Hint != "kep" {
+		t.Errorf("secrets after the second start: %+v", s)
+	}
+}

@@ -277,7 +277,7 @@ func TestConfigSecretExpiry(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "c.yaml")
 	yaml := "tenants:\n  - id: " + tid + "\n    apps:\n      - client_id: daemon\n        secrets:\n" +
-		"          - {secret: old-secret-value, expires: \"2020-01-01T00:00:00Z\"}\n          - new-secret-value\n"
+		"          - {secret: old-secret-value, expires: 2020-01-01T00:00:00Z}\n          - new-secret-value\n"
 	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
