@@ -103,7 +103,7 @@ invalid_instance (AADSTS50049).`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Addr, "addr", "127.0.0.1:8443", "listen address (host:port; port 0 picks a free one)")
 	stateFlag(cmd, &state)
-	f.StringVar(&opts.ConfigFile, "config", "", "YAML or JSON file declaring tenants and apps (merged into the state)")
+	f.StringVar(&opts.ConfigFile, "config", "", "YAML or JSON file declaring tenants and apps; the state is made to match it and each removal is logged")
 	f.StringSliceVar(&opts.Hostnames, "hostname", nil, "extra DNS name or IP for the server certificate (repeatable)")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "use this PEM server certificate instead of the local CA's")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "private key for --tls-cert")
