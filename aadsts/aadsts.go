@@ -70,6 +70,9 @@ const (
 	// InvalidClientSecret: invalid_client (401), the client secret is invalid
 	// (wrong or expired).
 	InvalidClientSecret Code = 7000215
+	// ClientSecretExpired: invalid_client (401), the client secret is one of
+	// the app's, but expired (InvalidClientSecretExpiredKeysProvided).
+	ClientSecretExpired Code = 7000222
 	// MissingClientCredential: invalid_client (401), the request has neither
 	// client_assertion nor client_secret.
 	MissingClientCredential Code = 7000218

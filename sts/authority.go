@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,10 +28,11 @@ type Options struct {
 	StateDir string
 	// Addr is the listen address for Start; default "127.0.0.1:0" (an ephemeral port).
 	Addr string
-	// ConfigFile is a YAML or JSON Config merged into the state at Open.
+	// ConfigFile is a YAML or JSON Config the state is made to match at Open
+	// (see directory.Config); what that removes is logged as a warning.
 	ConfigFile string
-	// Config is merged into the state at Open, after ConfigFile; relative
-	// certificate paths are relative to the working directory.
+	// Config is applied at Open together with ConfigFile; relative
+	// certificate paths are relative to its BaseDir (empty: the working directory).
 	Config *directory.Config
 	// Hostnames are extra DNS names or IP addresses for the server certificate
 	// (localhost, 127.0.0.1 and ::1 are always included) and the Host header.
@@ -58,8 +58,10 @@ const DefaultTokenLifetime = 3599 * time.Second
 // Authority is a local Entra-compatible authority: an HTTPS server with OIDC
 // discovery, JWKS and v1/v2 token endpoints for the client-credentials grant,
 // over a directory kept in a state directory. The admin methods of
-// directory.State (AddTenant, AddApp, AddSecret, AddCertificate, Grant, List,
-// RotateKey, Keys, ApplyConfig) are available on it and take effect at once.
+// directory.State (AddTenant, AddApp, AddSecret, AddSecretExpiring,
+// AddCertificate, Grant, RemoveTenant, RemoveApp, RemoveSecret,
+// RemoveCertificate, RemoveGrant, List, RotateKey, Keys, ApplyConfig,
+// Reconcile) are available on it and take effect at once.
 //
 // Typical use in a test:
 //
@@ -145,22 +147,24 @@ func (a *Authority) prepare(st *directory.State) error {
 	if err != nil {
 		return err
 	}
+	var cfgs []*directory.Config
 	if opts.ConfigFile != "" {
 		cfg, err := directory.LoadConfig(opts.ConfigFile)
 		if err != nil {
 			return err
 		}
-		abs, err := filepath.Abs(opts.ConfigFile)
+		cfgs = append(cfgs, cfg)
+	}
+	if opts.Config != nil {
+		cfgs = append(cfgs, opts.Config)
+	}
+	if len(cfgs) > 0 {
+		removed, err := st.Reconcile(cfgs...)
 		if err != nil {
 			return err
 		}
-		if err := st.ApplyConfig(cfg, filepath.Dir(abs)); err != nil {
-			return err
-		}
-	}
-	if opts.Config != nil {
-		if err := st.ApplyConfig(opts.Config, "."); err != nil {
-			return err
+		for _, r := range removed {
+			a.log.Warn("config: removed from the directory (no longer in the config)", "removed", r)
 		}
 	}
 	if !exists && opts.ConfigFile == "" && opts.Config == nil {

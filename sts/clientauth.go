@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/appcred/appcred/aadsts"
 	"github.com/appcred/appcred/proof"
 	"github.com/appcred/appcred/sts/directory"
 )
@@ -40,7 +41,17 @@ func (a *Authority) authenticate(t *directory.TenantIndex, req *tokenRequest, rc
 		return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeCredentialsInvalid,
 			"Error validating credentials. Send either 'client_assertion' or 'client_secret', not both.")
 	case req.clientSecret != "":
-		if !t.CheckSecret(app, req.clientSecret) && !(req.basic && req.basicRaw != req.clientSecret && t.CheckSecret(app, req.basicRaw)) {
+		m := t.MatchSecret(app, req.clientSecret, rc.now)
+		if m != directory.SecretValid && req.basic && req.basicRaw != req.clientSecret {
+			m = max(m, t.MatchSecret(app, req.basicRaw, rc.now))
+		}
+		switch m {
+		case directory.SecretExpired:
+			return nil, "", newErr(http.StatusUnauthorized, "invalid_client", aadsts.ClientSecretExpired,
+				"The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys "+
+					"for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added "+
+					"security: https://aka.ms/certCreds.", app.ClientID)
+		case directory.SecretNoMatch:
 			return nil, "", newErr(http.StatusUnauthorized, "invalid_client", codeInvalidSecret,
 				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
 					"not the client secret ID, for a secret added to app '%s'.", app.ClientID)

@@ -103,7 +103,7 @@ invalid_instance (AADSTS50049).`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Addr, "addr", "127.0.0.1:8443", "listen address (host:port; port 0 picks a free one)")
 	stateFlag(cmd, &state)
-	f.StringVar(&opts.ConfigFile, "config", "", "YAML or JSON file declaring tenants and apps (merged into the state)")
+	f.StringVar(&opts.ConfigFile, "config", "", "YAML or JSON file declaring tenants and apps; the state is made to match it and each removal is logged")
 	f.StringSliceVar(&opts.Hostnames, "hostname", nil, "extra DNS name or IP for the server certificate (repeatable)")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "use this PEM server certificate instead of the local CA's")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "private key for --tls-cert")
@@ -207,7 +207,7 @@ func newTenantCmd() *cobra.Command {
 	stateFlag(add, &state)
 	add.Flags().StringVar(&id, "id", "", "tenant id (GUID)")
 	add.Flags().StringSliceVar(&domains, "domain", nil, "domain name the tenant can also be addressed by (repeatable)")
-	cmd.AddCommand(add)
+	cmd.AddCommand(add, newTenantRemoveCmd())
 	return cmd
 }
 
@@ -240,13 +240,13 @@ func newAppCmd() *cobra.Command {
 	f.StringSliceVar(&spec.AppRoles, "role", nil, "app role the app exposes as a resource (repeatable)")
 	f.IntVar(&spec.AccessTokenVersion, "token-version", 1, "access token version for this app as a resource: 1 or 2")
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
-	cmd.AddCommand(add)
+	cmd.AddCommand(add, newAppRemoveCmd())
 	return cmd
 }
 
 func newSecretCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "secret", Short: "Manage client secrets"}
-	var state, tenant, app string
+	var state, tenant, app, expires string
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Add a client secret to an app; the secret is printed once and stored hashed",
@@ -255,11 +255,18 @@ func newSecretCmd() *cobra.Command {
 			if app == "" {
 				return errors.New("--app is required")
 			}
+			var until time.Time
+			if expires != "" {
+				var err error
+				if until, err = parseExpiry(expires, time.Now()); err != nil {
+					return err
+				}
+			}
 			st, err := openState(state)
 			if err != nil {
 				return err
 			}
-			s, err := st.AddSecret(tenant, app)
+			s, err := st.AddSecretExpiring(tenant, app, until)
 			if err != nil {
 				return err
 			}
@@ -269,7 +276,9 @@ func newSecretCmd() *cobra.Command {
 	stateFlag(add, &state)
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
 	add.Flags().StringVar(&app, "app", "", "client id of the app")
-	cmd.AddCommand(add)
+	add.Flags().StringVar(&expires, "expires", "", "lifetime (30d, 12h) or RFC 3339 time after which the secret "+
+		"is refused with AADSTS7000222 (default: never)")
+	cmd.AddCommand(add, newSecretRemoveCmd())
 	return cmd
 }
 
@@ -303,7 +312,7 @@ func newCertAddCmd() *cobra.Command {
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
 	add.Flags().StringVar(&app, "app", "", "client id of the app")
 	add.Flags().StringVar(&file, "cert", "", "PEM certificate file (the first certificate is used)")
-	cmd.AddCommand(add)
+	cmd.AddCommand(add, newCertRemoveCmd())
 	return cmd
 }
 
@@ -333,6 +342,7 @@ func newGrantCmd() *cobra.Command {
 	cmd.Flags().StringVar(&app, "app", "", "client id of the app that gets the roles")
 	cmd.Flags().StringVar(&api, "api", "", "the API: identifier URI (api://orders) or client id")
 	cmd.Flags().StringSliceVar(&roles, "role", nil, "app role of the API (repeatable)")
+	cmd.AddCommand(newGrantRemoveCmd())
 	return cmd
 }
 

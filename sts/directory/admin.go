@@ -75,15 +75,8 @@ func pickTenant(d *dirFile, tenant string) (*Tenant, error) {
 }
 
 func pickApp(d *dirFile, tenant, clientID string) (*App, error) {
-	t, err := pickTenant(d, tenant)
-	if err != nil {
-		return nil, err
-	}
-	a := t.app(clientID)
-	if a == nil {
-		return nil, fmt.Errorf("app %q not found in tenant %s", clientID, t.ID)
-	}
-	return a, nil
+	_, a, err := pickTenantApp(d, tenant, clientID)
+	return a, err
 }
 
 // AddTenant registers a tenant with a GUID id (empty: a new random one) and
@@ -135,7 +128,7 @@ func (s *State) AddApp(tenant string, app App) (App, error) {
 		if t.app(app.ClientID) != nil {
 			return fmt.Errorf("app %s already exists in tenant %s", app.ClientID, t.ID)
 		}
-		a, err := mergeApp(t, &app, now)
+		a, _, err := mergeApp(t, &app, now)
 		if err != nil {
 			return fmt.Errorf("tenant %s, app %s: %w", t.ID, app.ClientID, err)
 		}
@@ -197,22 +190,33 @@ func hashedSecret(value string, now time.Time) (Secret, error) {
 	}, nil
 }
 
-// hasSecret reports whether value is one of a's stored secrets.
-func hasSecret(a *App, value string) bool {
-	for _, s := range a.Secrets {
+// findSecret returns the index of the stored secret of a whose value is
+// value, or -1.
+func findSecret(a *App, value string) int {
+	for i, s := range a.Secrets {
 		salt, err1 := base64.StdEncoding.DecodeString(s.Salt)
 		h, err2 := base64.StdEncoding.DecodeString(s.Hash)
 		sum := hashSecret(salt, value)
 		if err1 == nil && err2 == nil && subtle.ConstantTimeCompare(sum[:], h) == 1 {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // AddSecret adds a new random client secret to an app and returns it; the
 // value is in the result only (it is stored hashed) and must be kept by the caller.
 func (s *State) AddSecret(tenant, clientID string) (Secret, error) {
+	return s.AddSecretExpiring(tenant, clientID, time.Time{})
+}
+
+// AddSecretExpiring is AddSecret for a secret that stops working at expires
+// (zero: never), as an Entra secret does at its end date.
+func (s *State) AddSecretExpiring(tenant, clientID string, expires time.Time) (Secret, error) {
+	now := time.Now()
+	if !expires.IsZero() && !expires.After(now) {
+		return Secret{}, fmt.Errorf("secret expiry %s is not in the future", expires.UTC().Format(time.RFC3339))
+	}
 	value, err := newSecretValue()
 	if err != nil {
 		return Secret{}, err
@@ -223,12 +227,14 @@ func (s *State) AddSecret(tenant, clientID string) (Secret, error) {
 		if err != nil {
 			return err
 		}
-		rec, err := hashedSecret(value, time.Now())
+		rec, err := hashedSecret(value, now)
 		if err != nil {
 			return err
 		}
+		rec.Expires = expires.UTC()
 		a.Secrets = append(a.Secrets, rec)
-		out = Secret{ID: rec.ID, Hint: rec.Hint, Created: rec.Created, Value: value}
+		out = rec.view()
+		out.Value = value
 		return nil
 	})
 	return out, err

@@ -53,6 +53,10 @@ type App struct {
 	Secrets []Secret `json:"secrets,omitempty"`
 	// Certificates are the certificates whose keys may sign the app's client assertions.
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// Source is "config" for an app a Config declared: a later Config that
+	// declares its tenant but no longer the app removes it. The directory sets
+	// it; a value given to AddApp or in a Config is ignored.
+	Source string `json:"source,omitempty"`
 }
 
 // TokenVersion is the access token version for this app as a resource: 1 or 2.
@@ -69,7 +73,7 @@ func (a *App) view() App {
 	v.AccessTokenVersion = a.TokenVersion()
 	v.Secrets = nil
 	for _, s := range a.Secrets {
-		v.Secrets = append(v.Secrets, Secret{ID: s.ID, Hint: s.Hint, Created: s.Created})
+		v.Secrets = append(v.Secrets, s.view())
 	}
 	v.Certificates = nil
 	for _, c := range a.Certificates {
@@ -95,9 +99,23 @@ type Secret struct {
 	Hash string `json:"hash,omitempty"`
 	// Created is when the secret was added.
 	Created time.Time `json:"created,omitzero"`
+	// Expires is when the secret stops working (zero: never). The token
+	// endpoint answers an expired secret with AADSTS7000222.
+	Expires time.Time `json:"expires,omitzero"`
 	// Value is the secret itself: only in AddSecret's result and in a Config.
 	Value string `json:"secret,omitempty"`
 }
+
+// view is the secret as admin results show it: no salt, hash or value.
+func (s Secret) view() Secret {
+	return Secret{ID: s.ID, Hint: s.Hint, Created: s.Created, Expires: s.Expires}
+}
+
+// Expired reports whether the secret has an expiry time and now is past it.
+func (s Secret) Expired(now time.Time) bool { return expiredAt(s.Expires, now) }
+
+// expiredAt reports whether an expiry time (zero: never) has come at now.
+func expiredAt(expires, now time.Time) bool { return !expires.IsZero() && !now.Before(expires) }
 
 // UnmarshalJSON reads a secret as an object or, as a Config writes it, as its
 // value alone (a JSON string).
@@ -120,13 +138,18 @@ func (s Secret) GoString() string {
 	if s.Value != "" {
 		v = `"[REDACTED]"`
 	}
-	return fmt.Sprintf("directory.Secret{ID:%q, Hint:%q, Created:%s, Value:%s}", s.ID, s.Hint, s.Created.Format(time.RFC3339Nano), v)
+	return fmt.Sprintf("directory.Secret{ID:%q, Hint:%q, Created:%s, Expires:%s, Value:%s}", s.ID, s.Hint,
+		s.Created.Format(time.RFC3339Nano), s.Expires.Format(time.RFC3339Nano), v)
 }
 
-// LogValue makes log/slog record the id, hint and creation time, never the
-// secret value.
+// LogValue makes log/slog record the id, hint, creation and expiry times,
+// never the secret value.
 func (s Secret) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", s.ID), slog.String("hint", s.Hint), slog.Time("created", s.Created))
+	attrs := []slog.Attr{slog.String("id", s.ID), slog.String("hint", s.Hint), slog.Time("created", s.Created)}
+	if !s.Expires.IsZero() {
+		attrs = append(attrs, slog.Time("expires", s.Expires))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Certificate is a certificate registered on an app, described by its

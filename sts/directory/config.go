@@ -2,6 +2,7 @@ package directory
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,14 +31,25 @@ import (
 //	        access_token_version: 2
 //	        optional_claims: ["xms_cc"]                # put client capabilities (cp1) in its tokens
 //
-// Applying a config merges it into the state directory: declared tenants and
-// apps are created or updated (the config wins for names, identifier URIs,
-// roles, token version, optional claims and permissions), declared secrets and certificates are
-// added if not yet present, and what admin commands added stays.
+// Applying a config makes the directory match it for what it declares:
+// declared tenants and apps are created or updated (the config wins for
+// names, identifier URIs, roles, token version and optional claims); an app's
+// secrets, certificates and api_permissions, when the config lists them
+// (even as an empty list), become exactly those listed, and are left as they
+// are when it does not; an app an earlier config declared (its Source is
+// "config") that the config no longer declares in a tenant it declares is
+// removed, with the grants on it. Apps the admin verbs added stay. A secret
+// may also be written as an object, {secret: VALUE, expires: RFC3339 TIME}.
 type Config struct {
 	// Tenants are the declared tenants and their apps.
 	Tenants []*Tenant `json:"tenants"`
+	// BaseDir resolves relative certificate file names: LoadConfig sets it to
+	// the config file's directory; empty means the working directory.
+	BaseDir string `json:"-"`
 }
+
+// SourceConfig is the Source of an app a Config declared.
+const SourceConfig = "config"
 
 // LoadConfig reads a YAML or JSON config file. Unknown fields are errors, so
 // typos do not go unnoticed.
@@ -46,53 +58,119 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg := &Config{}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg := &Config{BaseDir: filepath.Dir(abs)}
 	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// ApplyConfig merges cfg into the state directory (see Config). baseDir
-// resolves relative certificate paths.
+// ApplyConfig applies cfg (see Config), resolving relative certificate
+// file names against baseDir.
 func (s *State) ApplyConfig(cfg *Config, baseDir string) error {
+	c := *cfg
+	c.BaseDir = baseDir
+	_, err := s.Reconcile(&c)
+	return err
+}
+
+// Reconcile applies configs (see Config) in one locked change, as one
+// config declaring all their tenants, and returns what it removed.
+func (s *State) Reconcile(cfgs ...*Config) ([]Removal, error) {
 	// Read certificate files before taking the lock.
 	now := time.Now()
-	apps := map[*App]*App{} // the config's apps, with certificates resolved
-	for _, ct := range cfg.Tenants {
-		for _, ca := range ct.Apps {
-			app := *ca
-			if err := resolveCertificates(&app, baseDir, now); err != nil {
-				return fmt.Errorf("config: app %s: %w", ca.ClientID, err)
+	apps := map[*App]*App{} // the configs' apps, with certificates resolved
+	for _, cfg := range cfgs {
+		for _, ct := range cfg.Tenants {
+			for _, ca := range ct.Apps {
+				app := *ca
+				if err := resolveCertificates(&app, cfg.BaseDir, now); err != nil {
+					return nil, fmt.Errorf("config: app %s: %w", ca.ClientID, err)
+				}
+				apps[ca] = &app
 			}
-			apps[ca] = &app
 		}
 	}
-	return s.update(func(d *dirFile) error {
-		for _, ct := range cfg.Tenants {
-			t := d.tenant(ct.ID)
-			if t == nil {
-				t = &Tenant{ID: strings.ToLower(ct.ID), Apps: []*App{}}
-				d.Tenants = append(d.Tenants, t)
-			}
-			for _, dom := range ct.Domains {
-				if !slices.ContainsFunc(t.Domains, func(s string) bool { return strings.EqualFold(s, dom) }) {
-					t.Domains = append(t.Domains, dom)
-				}
-			}
-			for _, ca := range ct.Apps {
-				if _, err := mergeApp(t, apps[ca], now); err != nil {
-					return fmt.Errorf("config: tenant %s, app %s: %w", t.ID, ca.ClientID, err)
+	var out []Removal
+	err := s.update(func(d *dirFile) error {
+		out = removeUndeclaredApps(d, cfgs)
+		for _, cfg := range cfgs {
+			for _, ct := range cfg.Tenants {
+				t := declareTenant(d, ct)
+				for _, ca := range ct.Apps {
+					a, rm, err := mergeApp(t, apps[ca], now)
+					if err != nil {
+						return fmt.Errorf("config: tenant %s, app %s: %w", t.ID, ca.ClientID, err)
+					}
+					a.Source = SourceConfig
+					out = append(out, rm...)
 				}
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// declareTenant finds or creates the tenant ct declares and adds its domains.
+func declareTenant(d *dirFile, ct *Tenant) *Tenant {
+	t := d.tenant(ct.ID)
+	if t == nil {
+		t = &Tenant{ID: strings.ToLower(ct.ID), Apps: []*App{}}
+		d.Tenants = append(d.Tenants, t)
+	}
+	for _, dom := range ct.Domains {
+		if !slices.ContainsFunc(t.Domains, func(s string) bool { return strings.EqualFold(s, dom) }) {
+			t.Domains = append(t.Domains, dom)
+		}
+	}
+	return t
+}
+
+// removeUndeclaredApps removes, from the tenants cfgs declare, the apps an
+// earlier config declared that cfgs no longer do.
+func removeUndeclaredApps(d *dirFile, cfgs []*Config) []Removal {
+	declared := map[*Tenant][]string{} // lower-cased client ids, by tenant
+	for _, cfg := range cfgs {
+		for _, ct := range cfg.Tenants {
+			if t := d.tenant(ct.ID); t != nil {
+				if declared[t] == nil {
+					declared[t] = []string{} // declared, even with no apps
+				}
+				for _, ca := range ct.Apps {
+					declared[t] = append(declared[t], strings.ToLower(ca.ClientID))
+				}
+			}
+		}
+	}
+	var out []Removal
+	for _, t := range d.Tenants {
+		ids, ok := declared[t]
+		if !ok {
+			continue
+		}
+		for _, a := range slices.Clone(t.Apps) {
+			if a.Source == SourceConfig && !slices.Contains(ids, strings.ToLower(a.ClientID)) {
+				out = append(out, removeApp(t, a)...)
+			}
+		}
+	}
+	return out
 }
 
 // resolveCertificates replaces each of app's certificates, given by PEM text
-// or a file name (relative to baseDir), by its stored form.
+// or a file name (relative to baseDir), by its stored form. A nil list stays nil.
 func resolveCertificates(app *App, baseDir string, now time.Time) error {
+	if app.Certificates == nil {
+		return nil
+	}
 	out := make([]Certificate, 0, len(app.Certificates))
 	for i, c := range app.Certificates {
 		data, name := []byte(c.PEM), c.File
@@ -121,15 +199,16 @@ func resolveCertificates(app *App, baseDir string, now time.Time) error {
 }
 
 // mergeApp creates or updates the app in t declared by in (whose
-// certificates are resolved): in wins for every property, its secrets
-// (values) and certificates are added unless present.
-func mergeApp(t *Tenant, in *App, now time.Time) (*App, error) {
+// certificates are resolved): in wins for every property; its secrets
+// (values), certificates and api_permissions, when not nil, become the
+// app's. It returns the app and what was removed from it.
+func mergeApp(t *Tenant, in *App, now time.Time) (*App, []Removal, error) {
 	if err := validClientID(in.ClientID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	oc, err := normalizeOptionalClaims(in.OptionalClaims)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a := t.app(in.ClientID)
 	if a == nil {
@@ -140,23 +219,87 @@ func mergeApp(t *Tenant, in *App, now time.Time) (*App, error) {
 	a.IdentifierURIs = in.IdentifierURIs
 	a.AppRoles = in.AppRoles
 	a.AccessTokenVersion = in.AccessTokenVersion
-	a.APIPermissions = in.APIPermissions
 	a.OptionalClaims = oc
-	for _, sec := range in.Secrets {
+	rm, err := mergeSecrets(t, a, in.Secrets, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	rm = append(rm, mergeCertificates(t, a, in.Certificates)...)
+	rm = append(rm, mergeGrants(t, a, in.APIPermissions)...)
+	return a, rm, nil
+}
+
+// mergeSecrets makes a's secrets those of the values in (nil: a's secrets
+// stay), keeping the stored record of values a already has.
+func mergeSecrets(t *Tenant, a *App, in []Secret, now time.Time) ([]Removal, error) {
+	if in == nil {
+		return nil, nil
+	}
+	keep := map[string]bool{} // secret ids
+	for _, sec := range in {
 		if sec.Value == "" {
 			return nil, fmt.Errorf("a secret is empty (give secrets by value)")
 		}
-		if hasSecret(a, sec.Value) {
-			continue
+		i := findSecret(a, sec.Value)
+		if i < 0 {
+			rec, err := hashedSecret(sec.Value, now)
+			if err != nil {
+				return nil, err
+			}
+			a.Secrets = append(a.Secrets, rec)
+			i = len(a.Secrets) - 1
 		}
-		rec, err := hashedSecret(sec.Value, now)
-		if err != nil {
-			return nil, err
-		}
-		a.Secrets = append(a.Secrets, rec)
+		a.Secrets[i].Expires = sec.Expires.UTC()
+		keep[a.Secrets[i].ID] = true
 	}
-	for _, c := range in.Certificates {
+	var rm []Removal
+	a.Secrets = slices.DeleteFunc(a.Secrets, func(s Secret) bool {
+		if !keep[s.ID] {
+			rm = append(rm, secretRemoval(t, a, s))
+		}
+		return !keep[s.ID]
+	})
+	return rm, nil
+}
+
+// mergeCertificates makes a's certificates those of in (nil: they stay).
+func mergeCertificates(t *Tenant, a *App, in []Certificate) []Removal {
+	if in == nil {
+		return nil
+	}
+	for _, c := range in {
 		addCertificate(a, c)
 	}
-	return a, nil
+	var rm []Removal
+	a.Certificates = slices.DeleteFunc(a.Certificates, func(c Certificate) bool {
+		gone := !slices.ContainsFunc(in, func(x Certificate) bool { return x.Thumbprint == c.Thumbprint })
+		if gone {
+			rm = append(rm, Removal{Kind: KindCertificate, TenantID: t.ID, ClientID: a.ClientID, Thumbprint: c.Thumbprint})
+		}
+		return gone
+	})
+	return rm
+}
+
+// mergeGrants makes a's api_permissions in (nil: they stay) and returns the
+// roles that were granted and no longer are.
+func mergeGrants(t *Tenant, a *App, in map[string][]string) []Removal {
+	if in == nil {
+		return nil
+	}
+	var rm []Removal
+	for _, api := range slices.Sorted(maps.Keys(a.APIPermissions)) {
+		var now []string
+		for k, roles := range in {
+			if SameResource(k, api) {
+				now = append(now, roles...)
+			}
+		}
+		gone := slices.DeleteFunc(slices.Clone(a.APIPermissions[api]), func(r string) bool { return slices.Contains(now, r) })
+		if len(gone) > 0 {
+			rm = append(rm, Removal{Kind: KindGrant, TenantID: t.ID, ClientID: a.ClientID, API: api, Roles: gone})
+		}
+	}
+	a.APIPermissions = in
+	return rm
 }

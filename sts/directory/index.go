@@ -50,9 +50,23 @@ type CertKey struct {
 }
 
 type secretHash struct {
-	salt []byte
-	hash [32]byte
+	salt    []byte
+	hash    [32]byte
+	expires time.Time // zero: never
 }
+
+// SecretMatch is how a presented client secret matches an app's secrets.
+type SecretMatch int
+
+// The outcomes of MatchSecret, weakest first.
+const (
+	// SecretNoMatch: the value is none of the app's secrets.
+	SecretNoMatch SecretMatch = iota
+	// SecretExpired: the value is one of the app's secrets, but only of expired ones.
+	SecretExpired
+	// SecretValid: the value is one of the app's unexpired secrets.
+	SecretValid
+)
 
 // NewIndex validates tenants and indexes them. Every problem is reported with
 // the tenant and app it concerns. The index keeps tenants, which must not be
@@ -175,7 +189,7 @@ func indexApp(t *Tenant, a *App) (*appKeys, error) {
 		if err1 != nil || err2 != nil || len(h) != sha256.Size {
 			return nil, fmt.Errorf("%s: secret %s has a bad salt or hash", where, s.ID)
 		}
-		k.secrets = append(k.secrets, secretHash{salt: salt, hash: [32]byte(h)})
+		k.secrets = append(k.secrets, secretHash{salt: salt, hash: [32]byte(h), expires: s.Expires})
 	}
 	for _, c := range a.Certificates {
 		cert, err := parseOneCert([]byte(c.PEM))
@@ -225,20 +239,27 @@ func (t *TenantIndex) CertBySHA1(app *App, sum [20]byte) *CertKey { return t.key
 // CertBySHA256 finds app's certificate by its SHA-256 thumbprint, or returns nil.
 func (t *TenantIndex) CertBySHA256(app *App, sum [32]byte) *CertKey { return t.keys[app].bySHA256[sum] }
 
-// CheckSecret reports whether secret matches one of app's secrets,
-// comparing hashes in constant time.
-func (t *TenantIndex) CheckSecret(app *App, secret string) bool {
-	return t.keys[app].checkSecret(secret)
-}
-
-func (k *appKeys) checkSecret(secret string) bool {
-	ok := 0
-	for i := range k.secrets {
-		s := &k.secrets[i]
+// MatchSecret tells whether secret is one of app's secrets and whether that
+// secret has expired at now, comparing every hash in constant time.
+func (t *TenantIndex) MatchSecret(app *App, secret string, now time.Time) SecretMatch {
+	valid, expired := 0, 0
+	for i := range t.keys[app].secrets {
+		s := &t.keys[app].secrets[i]
 		sum := hashSecret(s.salt, secret)
-		ok |= subtle.ConstantTimeCompare(sum[:], s.hash[:])
+		eq := subtle.ConstantTimeCompare(sum[:], s.hash[:])
+		if expiredAt(s.expires, now) {
+			expired |= eq
+		} else {
+			valid |= eq
+		}
 	}
-	return ok == 1
+	switch {
+	case valid == 1:
+		return SecretValid
+	case expired == 1:
+		return SecretExpired
+	}
+	return SecretNoMatch
 }
 
 // hashSecret is SHA-256(salt || secret).
