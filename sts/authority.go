@@ -54,8 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Intercept, when set, is a loopback address ("127.0.0.1:0" picks a
 	// port) on which Start also runs the intercept proxy for unmodified apps
-	// (see StartIntercept); the Microsoft identity and Resource Manager hosts
-	// are then added to Hostnames.
+	// (see StartIntercept); the server certificate then also covers the
+	// Microsoft identity and Resource Manager hosts, and the authority answers
+	// as the identity hosts.
 	Intercept string
 }
 
@@ -107,7 +108,9 @@ func Open(opts Options) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	hostNames := opts.Hostnames // the Host header values answered to
 	if opts.Intercept != "" {
+		hostNames = append(slices.Clone(opts.Hostnames), interceptIdentityNames()...)
 		opts.Hostnames = append(slices.Clone(opts.Hostnames), intercept.CertificateHosts()...)
 	}
 	a := &Authority{State: st, opts: opts, log: opts.Logger, lifetime: opts.TokenLifetime}
@@ -126,7 +129,7 @@ func Open(opts Options) (*Authority, error) {
 	if err := st.WithLock(a.prepare); err != nil {
 		return nil, err
 	}
-	a.hosts.Store(newHostPolicy(a.opts.Hostnames, a.tls))
+	a.hosts.Store(newHostPolicy(hostNames, a.tls))
 	if err := a.reload(true); err != nil {
 		return nil, err
 	}

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 
 	"github.com/appcred/appcred/sts/arm"
+	"github.com/appcred/appcred/sts/directory"
 	"github.com/appcred/appcred/sts/intercept"
 )
 
@@ -110,6 +112,15 @@ func (a *Authority) InterceptEnv() []intercept.Var {
 	return intercept.Env(a.icept.addr, a.icept.bundle, a.tls.CAFile)
 }
 
+// interceptIdentityNames are the certificate names of intercept mode the
+// authority answers as: all but the Resource Manager hosts, which the
+// proxy sends to package arm instead.
+func interceptIdentityNames() []string {
+	return slices.DeleteFunc(intercept.CertificateHosts(), func(h string) bool {
+		return slices.Contains(intercept.ARMHosts(), h)
+	})
+}
+
 // armSubscriptions converts the config's subscriptions.
 func (a *Authority) armSubscriptions() []arm.Subscription {
 	out := make([]arm.Subscription, 0, len(a.subs))
@@ -119,7 +130,9 @@ func (a *Authority) armSubscriptions() []arm.Subscription {
 	return out
 }
 
-// armTenants gives GET /tenants each tenant's first domain, when it has one.
+// armTenants gives GET /tenants each tenant's first domain, when it has
+// one, and warns when no tenant registers Resource Manager (then "az login"
+// cannot get its token).
 func (a *Authority) armTenants() []arm.Tenant {
 	tenants, err := a.List()
 	if err != nil {
@@ -127,10 +140,21 @@ func (a *Authority) armTenants() []arm.Tenant {
 		return nil
 	}
 	var out []arm.Tenant
+	registered := false
 	for _, t := range tenants {
 		if len(t.Domains) > 0 {
 			out = append(out, arm.Tenant{ID: t.ID, DefaultDomain: t.Domains[0]})
 		}
+		for _, app := range t.Apps {
+			registered = registered || slices.ContainsFunc(app.IdentifierURIs, func(u string) bool {
+				return slices.ContainsFunc(armResources, func(r string) bool { return directory.SameResource(u, r) })
+			})
+		}
+	}
+	if !registered {
+		a.log.Warn("intercept mode: no tenant registers Resource Manager, so tokens for it (az login) fail with "+
+			"AADSTS500011; register an app with identifier URI https://management.core.windows.net/ "+
+			"(client id "+ARMAppID+")", "state", a.Dir())
 	}
 	return out
 }

@@ -130,6 +130,18 @@ func TestInterceptProxy(t *testing.T) {
 	if want := "https://westus.login.microsoft.com/" + tenant + "/v2.0"; d.status != http.StatusOK || d.body["issuer"] != want {
 		t.Errorf("regional discovery: status %d issuer %v", d.status, d.body["issuer"])
 	}
+	// Through the identity tunnel, the Host must still be an identity host: not a Resource Manager host, not a pattern.
+	for _, host := range []string{"management.azure.com", "*.login.microsoft.com"} {
+		req, err := http.NewRequest(http.MethodGet, login+"common/v2.0/.well-known/openid-configuration", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		wantError(t, f.do(t, req), http.StatusBadRequest, "invalid_instance", 50049)
+	}
+	if strings.Contains(logs.String(), "no tenant registers Resource Manager") {
+		t.Errorf("the seeded state warns that Resource Manager is not registered:\n%s", logs)
+	}
 	for _, target := range []string{"example.com:443", "a.westus.login.microsoft.com:443", "login.microsoftonline.com:80"} {
 		if status := rawConnect(t, f.a.InterceptAddr(), target); status != http.StatusForbidden {
 			t.Errorf("CONNECT %s: status %d, want 403", target, status)
@@ -216,6 +228,13 @@ func TestInterceptSubscriptions(t *testing.T) {
 	}
 	if env["HTTPS_PROXY"] != "http://"+f.a.InterceptAddr() || env["REQUESTS_CA_BUNDLE"] != filepath.Join(f.a.Dir(), sts.CABundleFile) {
 		t.Errorf("InterceptEnv: %v", env)
+	}
+
+	// A state without Resource Manager's app gets a warning.
+	logs := &syncBuffer{}
+	bare := start(t, sts.Options{Intercept: "127.0.0.1:0", NoSeed: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if bare.a.InterceptAddr() == "" || !strings.Contains(logs.String(), "no tenant registers Resource Manager") {
+		t.Errorf("no warning for a state without Resource Manager: %q", logs)
 	}
 
 	cfg.Subscriptions[0].Tenant = "not-a-guid"
