@@ -24,22 +24,27 @@ import (
 	"github.com/appcred/appcred/sts/directory"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// logFile is a log a test's authority writes (an *os.File is safe for
+// concurrent writes) and the test reads.
+type logFile struct{ f *os.File }
+
+func newLogFile(t *testing.T) *logFile {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "log.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return &logFile{f: f}
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func (l *logFile) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l.f, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (l *logFile) String() string {
+	b, _ := os.ReadFile(l.f.Name())
+	return string(b)
 }
 
 // pathRecorder records the host and path of every request it passes on.
@@ -77,9 +82,8 @@ func proxyTransport(a *sts.Authority) *http.Transport {
 // instance discovery on gets a verified token through the intercept proxy;
 // the Resource Manager answers through it too; other hosts are refused.
 func TestInterceptProxy(t *testing.T) {
-	logs := &syncBuffer{}
-	f := start(t, sts.Options{Intercept: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	logs := newLogFile(t)
+	f := start(t, sts.Options{Intercept: "127.0.0.1:0", Logger: logs.logger()})
 	tr := proxyTransport(f.a)
 	defer tr.CloseIdleConnections()
 	f.hc = &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -231,8 +235,8 @@ func TestInterceptSubscriptions(t *testing.T) {
 	}
 
 	// A state without Resource Manager's app gets a warning.
-	logs := &syncBuffer{}
-	bare := start(t, sts.Options{Intercept: "127.0.0.1:0", NoSeed: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	logs := newLogFile(t)
+	bare := start(t, sts.Options{Intercept: "127.0.0.1:0", NoSeed: true, Logger: logs.logger()})
 	if bare.a.InterceptAddr() == "" || !strings.Contains(logs.String(), "no tenant registers Resource Manager") {
 		t.Errorf("no warning for a state without Resource Manager: %q", logs)
 	}

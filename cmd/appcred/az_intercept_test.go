@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,32 +28,19 @@ type interceptServe struct {
 	} `json:"intercept"`
 }
 
-// lockedBuffer collects a process's stderr while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startInterceptServe runs the binary's "authority serve --intercept" with
 // args until the test ends and returns its startup details.
-func startInterceptServe(t *testing.T, args ...string) (*interceptServe, *lockedBuffer) {
+func startInterceptServe(t *testing.T, args ...string) (*interceptServe, func() string) {
 	t.Helper()
 	cmd := exec.Command(binPath, append([]string{"authority", "serve", "--addr", "127.0.0.1:0",
 		"--intercept", "127.0.0.1:0", "--json"}, args...)...)
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
+	stderrFile, err := os.Create(filepath.Join(t.TempDir(), "serve-stderr.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stderrFile.Close() })
+	cmd.Stderr = stderrFile
+	stderr := func() string { b, _ := os.ReadFile(stderrFile.Name()); return string(b) }
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,10 +70,10 @@ func startInterceptServe(t *testing.T, args ...string) (*interceptServe, *locked
 	select {
 	case line := <-lines:
 		if err := json.Unmarshal([]byte(line), &s); err != nil || s.Intercept.Addr == "" {
-			t.Fatalf("serve's startup line %q: %v\nstderr: %s", line, err, stderr)
+			t.Fatalf("serve's startup line %q: %v\nstderr: %s", line, err, stderr())
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatalf("serve printed nothing in 60 s; stderr: %s", stderr)
+		t.Fatalf("serve printed nothing in 60 s; stderr: %s", stderr())
 	}
 	return &s, stderr
 }
@@ -169,7 +155,7 @@ func TestAzureCLIThroughIntercept(t *testing.T) {
 		}
 		if err != nil { // args[:2] only: the rest may hold the secret
 			t.Fatalf("az %s: %v\nstdout: %s\nstderr: %s\nserve's log: %s", strings.Join(args[:2], " "), err,
-				stdout.String(), stderr.String(), serveLog)
+				stdout.String(), stderr.String(), serveLog())
 		}
 	}
 	verify := func(tenant, token, aud string) {
@@ -219,7 +205,7 @@ func TestAzureCLIThroughIntercept(t *testing.T) {
 	at = accessToken{}
 	runAz(certDir, &at, "account", "get-access-token", "--scope", "https://management.azure.com//.default")
 	verify(tenantA, at.AccessToken, "https://management.azure.com/")
-	if strings.Contains(serveLog.String(), secret) {
+	if strings.Contains(serveLog(), secret) {
 		t.Error("serve's log holds the secret")
 	}
 }
