@@ -209,3 +209,49 @@ func TestAzureCLIThroughIntercept(t *testing.T) {
 		t.Error("serve's log holds the secret")
 	}
 }
+
+// serve --intercept prints shell export lines naming the proxy and the CA
+// bundle; a non-loopback intercept address is refused with a clear error.
+func TestServeInterceptExportLines(t *testing.T) {
+	state := t.TempDir()
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	serve := newAuthorityCmd()
+	serve.SetOut(pw)
+	serve.SetErr(io.Discard)
+	serve.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--intercept", "127.0.0.1:0", "--state", state})
+	done := make(chan error, 1)
+	go func() { done <- serve.ExecuteContext(ctx); _ = pw.Close() }()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "export NODE_EXTRA_CA_CERTS=") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	bundle := filepath.Join(state, sts.CABundleFile)
+	for _, want := range []string{"export HTTPS_PROXY='http://127.0.0.1:", "export NO_PROXY='localhost,127.0.0.1,::1'",
+		"export REQUESTS_CA_BUNDLE='" + bundle + "'", "export SSL_CERT_FILE='" + bundle + "'"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("serve's output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := os.Stat(bundle); err != nil {
+		t.Errorf("CA bundle: %v", err)
+	}
+
+	bad := newAuthorityCmd()
+	bad.SetOut(io.Discard)
+	bad.SetErr(io.Discard)
+	bad.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--intercept", "0.0.0.0:0", "--state", t.TempDir()})
+	if err := bad.Execute(); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Errorf("--intercept 0.0.0.0:0: %v", err)
+	}
+}
