@@ -59,7 +59,7 @@ func LoadTLS(dir, certFile, keyFile string, hostnames []string) (*TLS, error) {
 	}
 	names := ServerNames(hostnames)
 	for _, n := range names {
-		if err := ValidHostname(n); err != nil {
+		if err := validHostname(n); err != nil {
 			return nil, err
 		}
 	}
@@ -95,13 +95,13 @@ func ServerNames(extra []string) []string {
 	return names
 }
 
-// ValidHostname reports why name cannot be a server name of the local CA,
+// validHostname reports why name cannot be a server name of the local CA,
 // or nil: an IP address, or a DNS name of letters, digits, hyphens and
 // underscores in non-empty labels, optionally "*." followed by a name of at
 // least two labels (a wildcard covers one label). The name becomes a
 // permitted domain of the CA's name constraints, so an empty label, a bare
 // "*." or "*.com" would let the CA vouch for far more than meant.
-func ValidHostname(name string) error {
+func validHostname(name string) error {
 	if net.ParseIP(name) != nil {
 		return nil
 	}
