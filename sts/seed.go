@@ -19,10 +19,22 @@ type Seed struct {
 	Role string `json:"role"`
 }
 
+// ARMAppID is the client id of Resource Manager's app registration ("Windows
+// Azure Service Management API", the same in every Entra tenant); the dev
+// seed registers it in intercept mode.
+const ARMAppID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
+
+// armResources are the identifier URIs of Resource Manager's app: tokens for
+// them carry these audiences (v1 tokens, as Entra issues for ARM).
+var armResources = []string{"https://management.core.windows.net/", "https://management.azure.com/"}
+
 // seedDev makes the development tenant: an API app "api://appcred-demo" with
 // roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
-// claim), and a daemon app with a secret and Demo.Read granted.
-func seedDev(st *directory.State) (*Seed, error) {
+// claim), and a daemon app with a secret and Demo.Read granted. With withARM
+// it also registers Resource Manager (ARMAppID, v1 tokens) and grants the
+// daemon access, so "https://management.core.windows.net//.default" gets a
+// token with aud "https://management.core.windows.net/".
+func seedDev(st *directory.State, withARM bool) (*Seed, error) {
 	t, err := st.AddTenant("")
 	if err != nil {
 		return nil, err
@@ -49,5 +61,14 @@ func seedDev(st *directory.State) (*Seed, error) {
 		return nil, err
 	}
 	s.APIClientID, s.ClientID, s.ClientSecret = api.ClientID, daemon.ClientID, sec.Value
+	if withARM {
+		if _, err := st.AddApp(t.ID, directory.App{ClientID: ARMAppID, DisplayName: "Windows Azure Service Management API",
+			IdentifierURIs: armResources, AccessTokenVersion: 1}); err != nil {
+			return nil, err
+		}
+		if err := st.Grant(t.ID, daemon.ClientID, ARMAppID); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/appcred/appcred/sts"
 	"github.com/appcred/appcred/sts/directory"
+	"github.com/appcred/appcred/sts/intercept"
 )
 
 func init() { rootCmd.AddCommand(newAuthorityCmd()) }
@@ -77,7 +78,18 @@ The local CA is name-constrained to localhost, 127.0.0.0/8, ::1 and the --hostna
 (so its key cannot vouch for other sites). A later --hostname outside those makes a new CA (a warning names it):
 clients must then trust the new STATE/ca.pem. Requests must use one of the certificate's names or the listen
 address, with the server's port, as Host: it becomes the token issuer; any other Host gets HTTP 400
-invalid_instance (AADSTS50049).`,
+invalid_instance (AADSTS50049).
+
+With --intercept 127.0.0.1:PORT it also runs an HTTP CONNECT proxy there, so unmodified apps with the real
+https://login.microsoftonline.com/TENANT authority (and instance discovery on) work offline: CONNECT to a Microsoft
+identity host (login.microsoftonline.com, login.microsoft.com, {region}.login.microsoft.com, login.windows.net,
+sts.windows.net, national clouds) reaches this authority, which answers as that host; CONNECT to management.azure.com
+or management.core.windows.net reaches a minimal Resource Manager (GET /subscriptions, /subscriptions/{id},
+/tenants, /metadata/endpoints; subscriptions from the config's "subscriptions: [{id, display_name, tenant}]").
+Every other destination is refused with 403 and logged: nothing leaves the machine. The certificate then covers
+those hosts (a new CA on first use). serve prints the export lines to paste (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE /
+REQUESTS_CA_BUNDLE naming STATE/ca-bundle.pem = system roots + local CA, NODE_EXTRA_CA_CERTS). A new state seeded
+with --intercept also registers Resource Manager and grants it to the development client.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
@@ -109,6 +121,7 @@ invalid_instance (AADSTS50049).`,
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "private key for --tls-cert")
 	f.DurationVar(&lifetime, "token-lifetime", sts.DefaultTokenLifetime, "access token lifetime (expires_in)")
 	f.DurationVar(&refresh, "refresh-in", 0, "send refresh_in with this value (0: omit)")
+	f.StringVar(&opts.Intercept, "intercept", "", "also run the intercept proxy on this loopback address (127.0.0.1:PORT) for unmodified apps")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
 	return cmd
 }
@@ -119,6 +132,13 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 		out := map[string]any{"url": url, "ca_file": a.CAFile(), "state": a.Dir()}
 		if s := a.Seed(); s != nil {
 			out["seed"] = s
+		}
+		if env := a.InterceptEnv(); env != nil {
+			vars := map[string]string{}
+			for _, v := range env {
+				vars[v.Name] = v.Value
+			}
+			out["intercept"] = map[string]any{"addr": a.InterceptAddr(), "env": vars}
 		}
 		return json.NewEncoder(w).Encode(out)
 	}
@@ -135,6 +155,10 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 		fmt.Fprintf(w, "  client id:     %s\n", s.ClientID)
 		fmt.Fprintf(w, "  client secret: %s   (shown once; stored hashed)\n", s.ClientSecret)
 		fmt.Fprintf(w, "  scope:         %s   (role %s granted)\n", s.Scope, s.Role)
+	}
+	if env := a.InterceptEnv(); env != nil {
+		fmt.Fprintf(w, "intercept proxy on %s (only Microsoft identity and Resource Manager hosts; others refused)\n", a.InterceptAddr())
+		fmt.Fprintf(w, "run unmodified apps offline after:\n%s", intercept.ExportLines(env))
 	}
 	return nil
 }

@@ -46,6 +46,25 @@ type Config struct {
 	// BaseDir resolves relative certificate file names: LoadConfig sets it to
 	// the config file's directory; empty means the working directory.
 	BaseDir string `json:"-"`
+	// Subscriptions are what the intercept mode's Resource Manager lists to
+	// tokens of their tenant; they are read from the config at start and not
+	// stored in the state directory.
+	Subscriptions []Subscription `json:"subscriptions,omitempty"`
+}
+
+// Subscription is an Azure subscription declared in a Config:
+//
+//	subscriptions:
+//	  - id: 22222222-0000-0000-0000-000000000001
+//	    display_name: dev
+//	    tenant: 11111111-2222-3333-4444-555555555555
+type Subscription struct {
+	// ID is the subscription id (a GUID).
+	ID string `json:"id"`
+	// DisplayName is the subscription's name.
+	DisplayName string `json:"display_name"`
+	// Tenant is the id (a GUID) of the tenant whose tokens see it.
+	Tenant string `json:"tenant"`
 }
 
 // SourceConfig is the Source of an app a Config declared.
