@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// startServe runs "appcred authority serve ARGS..." (text output) until it
+// has printed its ready-to-paste "appcred token" line and returns what it
+// printed and a function that stops it (also called at cleanup).
+func startServe(t *testing.T, args ...string) (string, func()) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	serve := newAuthorityCmd()
+	serve.SetOut(pw)
+	serve.SetErr(io.Discard)
+	serve.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
+	done := make(chan error, 1)
+	go func() { done <- serve.ExecuteContext(ctx); _ = pw.Close() }()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "  appcred token ") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v\n%s", err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop after its context ended")
+		}
+	}
+	t.Cleanup(stop)
+	return out.String(), stop
+}
+
+// serveText runs serve until it is ready, stops it and returns what it printed.
+func serveText(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stop := startServe(t, args...)
+	stop()
+	return out
+}
+
+// tokenLine returns the arguments of the "appcred token" line serve printed.
+func tokenLine(t *testing.T, out string) []string {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(line, "  appcred token "); ok {
+			return append([]string{"token"}, strings.Fields(rest)...)
+		}
+	}
+	t.Fatalf("serve printed no ready-to-paste appcred token line:\n%s", out)
+	return nil
+}
+
+// Item 2: serve prints a ready-to-paste "appcred token" line with --authority
+// (the https://…/<tenant> URL it prints) and --ca-file, which works as printed;
+// it does not suggest SSL_CERT_FILE.
+func TestServePrintsTokenCommand(t *testing.T) {
+	state := t.TempDir()
+	out, _ := startServe(t, "--state", state)
+	if strings.Contains(out, "SSL_CERT_FILE") {
+		t.Errorf("serve suggests SSL_CERT_FILE:\n%s", out)
+	}
+	var secret, authority string
+	for line := range strings.Lines(out) {
+		if v, ok := strings.CutPrefix(line, "  export "+secretVar+"="); ok {
+			secret = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "  authority:"); ok {
+			authority = strings.TrimSpace(v)
+		}
+	}
+	args := tokenLine(t, out)
+	joined := strings.Join(args, " ")
+	for _, want := range []string{"--authority " + authority, "--ca-file " + filepath.Join(state, "ca.pem"), "--client-id ", "--scope "} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("token line lacks %q: %s", want, joined)
+		}
+	}
+	if secret == "" {
+		t.Fatalf("no export line for the secret:\n%s", out)
+	}
+	secretsInPlay = append(secretsInPlay, secret)
+	r := mustRun(t, []string{secretVar + "=" + secret}, "", append(args, "-o", "raw")...)
+	if c := claims(t, r.stdout); c["roles"] == nil || !strings.HasPrefix(authority, "https://127.0.0.1:") {
+		t.Errorf("token from the printed line: %v (authority %s)", c, authority)
+	}
+
+	// --authority takes the printed URL; --authority-host with it says to use --authority.
+	mustFail(t, []string{"S=x"}, []string{"token", "--authority-host", authority, "--tenant", seed.TenantID,
+		"--client-id", seed.ClientID, "--secret-env", "S", "--scope", seed.Scope}, "--authority "+authority)
+	mustFail(t, []string{"S=x"}, []string{"token", "--authority", authority, "--tenant", seed.TenantID,
+		"--client-id", seed.ClientID, "--secret-env", "S", "--scope", seed.Scope}, "--tenant", "differs")
+}
+
+// Item 3: a restart prints the tenant and client ids and a token line, never a secret.
+func TestServeRestartPrintsDetails(t *testing.T) {
+	state := t.TempDir()
+	first := serveText(t, "--state", state)
+	var secret, clientID, tenantID string
+	for line := range strings.Lines(first) {
+		if v, ok := strings.CutPrefix(line, "  client secret: "); ok {
+			secret = strings.Fields(v)[0]
+		}
+		if v, ok := strings.CutPrefix(line, "  client id:     "); ok {
+			clientID = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "  tenant id:     "); ok {
+			tenantID = strings.TrimSpace(v)
+		}
+	}
+	if secret == "" || clientID == "" || tenantID == "" {
+		t.Fatalf("first start:\n%s", first)
+	}
+	second := serveText(t, "--state", state)
+	if strings.Contains(second, secret) {
+		t.Errorf("a restart prints the secret again:\n%s", second)
+	}
+	for _, want := range []string{tenantID, clientID, "api://appcred-demo", "secret add"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("restart output lacks %q:\n%s", want, second)
+		}
+	}
+	if args := strings.Join(tokenLine(t, second), " "); !strings.Contains(args, "--client-id "+clientID) {
+		t.Errorf("restart token line: %s", args)
+	}
+}
+
+// Item 4: --insecure-loopback lets "token" use a plain-http authority on a
+// loopback address; without it the error names the flag; https or a
+// non-loopback host are refused with it.
+func TestTokenInsecureLoopback(t *testing.T) {
+	var hits atomic.Int64
+	h := auth.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		// The authority names its endpoints with https: point them at this plain-http listener.
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := bytes.ReplaceAll(rec.Body.Bytes(), []byte("https://"+r.Host), []byte("http://"+r.Host))
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	env := []string{"S=" + seed.ClientSecret}
+	base := []string{"token", "--tenant", seed.TenantID, "--client-id", seed.ClientID, "--secret-env", "S",
+		"--scope", seed.Scope, "--authority-host", srv.URL}
+	mustFail(t, env, base, "--insecure-loopback")
+	if hits.Load() != 0 {
+		t.Fatalf("a refused plain-http authority got %d requests", hits.Load())
+	}
+	r := mustRun(t, env, "", append(base, "--insecure-loopback", "-o", "raw")...)
+	wantAppToken(t, r.stdout, "1")
+	if hits.Load() == 0 {
+		t.Error("the plain-http authority got no request")
+	}
+	mustFail(t, env, []string{"token", "--authority-host", "http://appcred.invalid:8080", "--tenant", seed.TenantID,
+		"--client-id", seed.ClientID, "--secret-env", "S", "--scope", seed.Scope, "--insecure-loopback"}, "loopback")
+	mustFail(t, env, append([]string{"token", "--secret-env", "S", "--scope", seed.Scope, "--insecure-loopback"}, authorityFlags()...),
+		"--insecure-loopback", "https")
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// Item 5: an unreachable authority is one short line naming where and why,
+// with no correlation id for a request that never arrived.
+func TestTokenUnreachableAuthority(t *testing.T) {
+	addr := closedPort(t)
+	r := mustFail(t, []string{"S=x"}, []string{"token", "--authority", "https://" + addr + "/" + seed.TenantID,
+		"--client-id", seed.ClientID, "--secret-env", "S", "--scope", seed.Scope},
+		"cannot reach the authority at https://"+addr, "connection refused")
+	if strings.Contains(r.stderr, "correlation") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || len(r.stderr) > 200 {
+		t.Errorf("want one short line without a correlation id:\n%s", r.stderr)
+	}
+}
+
+// Item 6: an unregistered certificate's error shows its thumbprints in the
+// forms "cert thumbprint" prints.
+func TestTokenUnregisteredCertificateThumbprint(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, nil, "", "cert", "new", "--subject", "CN=unregistered", "--out", dir)
+	c := decodeCert(t, mustRun(t, nil, "", "cert", "thumbprint", filepath.Join(dir, "cert.pem"), "-o", "json"))
+	mustFail(t, nil, append([]string{"token", "--scope", seed.Scope, "--certificate", filepath.Join(dir, "combined.pem")}, authorityFlags()...),
+		"AADSTS700027", c.Thumbprint, c.X5TS256, "cert add")
+}
+
+// Item 16: --secret-env with --certificate is a sentence, not cobra's flag-group text.
+func TestTokenSecretAndCertificate(t *testing.T) {
+	r := mustFail(t, []string{"S=x"}, append([]string{"token", "--scope", seed.Scope, "--secret-env", "S",
+		"--certificate", "cert.pem"}, authorityFlags()...), "--secret-env and --certificate", "one")
+	if strings.Contains(r.stderr, "group") || strings.Contains(r.stderr, "none of the others") {
+		t.Errorf("cobra's flag-group text:\n%s", r.stderr)
+	}
+}
