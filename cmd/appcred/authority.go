@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -46,12 +47,86 @@ func stateDir(flag string) (string, error) {
 	return directory.DefaultStateDir()
 }
 
+// openState opens the state directory of an admin verb. Without --state the
+// default directory must exist already: an admin verb does not make one
+// (serve does), so a mistyped or forgotten --state is an error, not a new,
+// empty authority.
 func openState(flag string) (*directory.State, error) {
 	dir, err := stateDir(flag)
 	if err != nil {
 		return nil, err
 	}
+	if flag == "" {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no authority state in %s (the default --state): start one with \"appcred authority serve\", "+
+				"or name the state directory of yours with --state DIR", dir)
+		}
+	}
 	return directory.Open(dir)
+}
+
+// tenantFor resolves an admin verb's --tenant: the value given, else the
+// directory's only tenant; several or none is an error naming the flag and
+// the tenants.
+func tenantFor(st *directory.State, tenant string) (string, error) {
+	if tenant != "" {
+		return tenant, nil
+	}
+	ts, err := st.List()
+	if err != nil {
+		return "", err
+	}
+	switch len(ts) {
+	case 0:
+		return "", errors.New("the directory has no tenant yet: add one with \"appcred authority tenant add\" " +
+			"(\"appcred authority serve\" seeds one in a new state)")
+	case 1:
+		return ts[0].ID, nil
+	}
+	return "", fmt.Errorf("the directory has %d tenants; name one with --tenant: %s", len(ts), tenantNames(ts))
+}
+
+// openWithTenant opens the state of an admin verb and resolves its --tenant
+// in place (see tenantFor).
+func openWithTenant(state string, tenant *string) (*directory.State, error) {
+	st, err := openState(state)
+	if err != nil {
+		return nil, err
+	}
+	if *tenant, err = tenantFor(st, *tenant); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// tenantNames lists tenants as "id (domain, ...)", comma-separated.
+func tenantNames(ts []directory.Tenant) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.ID
+		if len(t.Domains) > 0 {
+			names[i] += " (" + strings.Join(t.Domains, ", ") + ")"
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// existingTenant checks that --tenant names a tenant of the directory (by id
+// or domain) unless create allows a new one.
+func existingTenant(st *directory.State, tenant string, create bool) error {
+	if tenant == "" || create {
+		return nil
+	}
+	ts, err := st.List()
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if strings.EqualFold(t.ID, tenant) || slices.ContainsFunc(t.Domains, func(d string) bool { return strings.EqualFold(d, tenant) }) {
+			return nil
+		}
+	}
+	return fmt.Errorf("--tenant %s: no such tenant (the directory has: %s); add --create-tenant to make a new tenant with this id", tenant, tenantNames(ts))
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -273,6 +348,7 @@ func newTenantCmd() *cobra.Command {
 func newAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage app registrations"}
 	var state, tenant string
+	var createTenant bool
 	var spec directory.App
 	add := &cobra.Command{
 		Use:   "add",
@@ -281,6 +357,12 @@ func newAppCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := openState(state)
 			if err != nil {
+				return err
+			}
+			if err := existingTenant(st, tenant, createTenant); err != nil {
+				return err
+			}
+			if tenant, err = tenantFor(st, tenant); err != nil {
 				return err
 			}
 			a, err := st.AddApp(tenant, spec)
@@ -292,12 +374,13 @@ func newAppCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	f := add.Flags()
-	f.StringVar(&tenant, "tenant", "", "tenant id or domain (created if a new GUID; default: the only tenant)")
+	f.StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
+	f.BoolVar(&createTenant, "create-tenant", false, "create the --tenant (a new GUID) if the directory does not have it")
 	f.StringVar(&spec.DisplayName, "name", "", "display name")
 	f.StringVar(&spec.ClientID, "client-id", "", "client id (default: a new GUID)")
 	f.StringSliceVar(&spec.IdentifierURIs, "identifier-uri", nil, "application ID URI, e.g. api://orders (repeatable)")
 	f.StringSliceVar(&spec.AppRoles, "role", nil, "app role the app exposes as a resource (repeatable)")
-	f.IntVar(&spec.AccessTokenVersion, "token-version", 1, "access token version for this app as a resource: 1 or 2")
+	f.IntVar(&spec.AccessTokenVersion, "token-version", 2, "version of the access tokens issued for this app as a resource: 1 or 2 (2, as for the API serve seeds; Entra's manifest default is 1)")
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
 	cmd.AddCommand(add)
 	return cmd
@@ -314,7 +397,7 @@ func newSecretCmd() *cobra.Command {
 			if app == "" {
 				return errors.New("--app is required")
 			}
-			st, err := openState(state)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
@@ -327,7 +410,7 @@ func newSecretCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	add.Flags().StringVar(&app, "app", "", "client id of the app")
+	add.Flags().StringVar(&app, "app", "", "client id of the app (required)")
 	cmd.AddCommand(add)
 	return cmd
 }
@@ -343,11 +426,11 @@ func newCertAddCmd() *cobra.Command {
 			if app == "" || file == "" {
 				return errors.New("--app and --cert are required")
 			}
-			data, err := os.ReadFile(file)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
-			st, err := openState(state)
+			data, err := os.ReadFile(file)
 			if err != nil {
 				return err
 			}
@@ -360,8 +443,8 @@ func newCertAddCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	add.Flags().StringVar(&app, "app", "", "client id of the app")
-	add.Flags().StringVar(&file, "cert", "", "PEM certificate file (the first certificate is used)")
+	add.Flags().StringVar(&app, "app", "", "client id of the app (required)")
+	add.Flags().StringVar(&file, "cert", "", "PEM certificate file, the first certificate is used (required)")
 	cmd.AddCommand(add)
 	return cmd
 }
@@ -377,7 +460,7 @@ func newGrantCmd() *cobra.Command {
 			if app == "" || api == "" || len(roles) == 0 {
 				return errors.New("--app, --api and --role are required")
 			}
-			st, err := openState(state)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
@@ -389,9 +472,9 @@ func newGrantCmd() *cobra.Command {
 	}
 	stateFlag(cmd, &state)
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	cmd.Flags().StringVar(&app, "app", "", "client id of the app that gets the roles")
-	cmd.Flags().StringVar(&api, "api", "", "the API: identifier URI (api://orders) or client id")
-	cmd.Flags().StringSliceVar(&roles, "role", nil, "app role of the API (repeatable)")
+	cmd.Flags().StringVar(&app, "app", "", "client id of the app that gets the roles (required)")
+	cmd.Flags().StringVar(&api, "api", "", "the API: identifier URI (api://orders) or client id (required)")
+	cmd.Flags().StringSliceVar(&roles, "role", nil, "app role of the API, repeatable (required)")
 	return cmd
 }
 

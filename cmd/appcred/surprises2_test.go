@@ -4,15 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/appcred/appcred/sts"
 )
 
 // startServe runs "appcred authority serve ARGS..." (text output) until it
@@ -230,5 +237,140 @@ func TestTokenSecretAndCertificate(t *testing.T) {
 		"--certificate", "cert.pem"}, authorityFlags()...), "--secret-env and --certificate", "one")
 	if strings.Contains(r.stderr, "group") || strings.Contains(r.stderr, "none of the others") {
 		t.Errorf("cobra's flag-group text:\n%s", r.stderr)
+	}
+}
+
+// seededState makes a state directory with the development tenant (as a
+// first "serve" does) and returns it with the seed.
+func seededState(t *testing.T) (string, *sts.Seed) {
+	t.Helper()
+	dir := t.TempDir()
+	a, err := sts.Open(sts.Options{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	if a.Seed() == nil {
+		t.Fatal("no development tenant")
+	}
+	return dir, a.Seed()
+}
+
+// Item 7: an admin verb without --state does not create the default state
+// directory; it says there is none and names --state.
+func TestAdminVerbWithoutState(t *testing.T) {
+	home := t.TempDir()
+	xdg := filepath.Join(home, "xdg")
+	certFile := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "XDG_STATE_HOME=" + xdg}
+	r := mustFail(t, env, []string{"authority", "cert", "add", "--app", seed.ClientID, "--cert", certFile},
+		"no authority state", filepath.Join(xdg, "appcred", "authority"), "--state", "authority serve")
+	if strings.Contains(r.stderr, certFile) {
+		t.Errorf("blames the certificate file:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(xdg); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the default state directory was created (%v)", err)
+	}
+}
+
+// Item 8: with several tenants and no --tenant, the error names the flag and the tenants.
+func TestAdminVerbNamesTenants(t *testing.T) {
+	state, s := seededState(t)
+	other := mustRun(t, nil, "", "authority", "tenant", "add", "--state", state, "--domain", "contoso.test")
+	var tenant struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(other.stdout), &tenant); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"authority", "secret", "add", "--state", state, "--app", s.ClientID},
+		{"authority", "grant", "--state", state, "--app", s.ClientID, "--api", s.IdentifierURI, "--role", s.Role},
+		{"authority", "app", "add", "--state", state, "--name", "x"},
+	} {
+		mustFail(t, nil, args, "2 tenants", "--tenant", s.TenantID, tenant.ID, "contoso.test")
+	}
+	// Naming it works.
+	mustRun(t, nil, "", "authority", "secret", "add", "--state", state, "--app", s.ClientID, "--tenant", s.TenantID)
+}
+
+// Item 9: app add --tenant with a tenant the directory lacks needs --create-tenant.
+func TestAppAddUnknownTenant(t *testing.T) {
+	state, s := seededState(t)
+	typo := "0" + s.TenantID[1:]
+	if typo == s.TenantID {
+		typo = "1" + s.TenantID[1:]
+	}
+	mustFail(t, nil, []string{"authority", "app", "add", "--state", state, "--tenant", typo, "--name", "x"},
+		"--tenant "+typo, "no such tenant", s.TenantID, "--create-tenant")
+	list := mustRun(t, nil, "", "authority", "list", "--state", state)
+	if strings.Contains(list.stdout, typo) {
+		t.Fatalf("the mistyped tenant was created:\n%s", list.stdout)
+	}
+	mustRun(t, nil, "", "authority", "app", "add", "--state", state, "--tenant", typo, "--name", "x", "--create-tenant")
+	if list := mustRun(t, nil, "", "authority", "list", "--state", state); !strings.Contains(list.stdout, typo) {
+		t.Fatalf("--create-tenant did not create it:\n%s", list.stdout)
+	}
+}
+
+// Item 10: app add's default token version is the seeded API's, and --help says it.
+func TestAppAddTokenVersionDefault(t *testing.T) {
+	state, s := seededState(t)
+	var list struct {
+		Tenants []struct {
+			Apps []struct {
+				ClientID string `json:"client_id"`
+				Version  int    `json:"access_token_version"`
+			} `json:"apps"`
+		} `json:"tenants"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "", "authority", "list", "--state", state).stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	seedVersion := 0
+	for _, a := range list.Tenants[0].Apps {
+		if a.ClientID == s.APIClientID {
+			seedVersion = a.Version
+		}
+	}
+	var app struct {
+		Version int `json:"access_token_version"`
+	}
+	r := mustRun(t, nil, "", "authority", "app", "add", "--state", state, "--name", "api2", "--identifier-uri", "api://two")
+	if err := json.Unmarshal([]byte(r.stdout), &app); err != nil {
+		t.Fatal(err)
+	}
+	if seedVersion == 0 || app.Version != seedVersion {
+		t.Errorf("app add made version %d, the seeded API has %d", app.Version, seedVersion)
+	}
+	help := mustRun(t, nil, "", "authority", "app", "add", "--help").stdout
+	if !strings.Contains(help, fmt.Sprintf("(default %d)", seedVersion)) {
+		t.Errorf("--help does not give the default token version %d:\n%s", seedVersion, help)
+	}
+}
+
+// Item 17: required flags say so in --help.
+func TestRequiredFlagsInHelp(t *testing.T) {
+	for verb, flags := range map[string][]string{
+		"authority secret add": {"--app"},
+		"authority cert add":   {"--app", "--cert"},
+		"authority grant":      {"--app", "--api", "--role"},
+		"token":                {"--scope"},
+	} {
+		help := mustRun(t, nil, "", append(strings.Fields(verb), "--help")...).stdout
+		for _, flag := range flags {
+			found := false
+			for line := range strings.Lines(help) {
+				if strings.Contains(line, flag+" ") && strings.Contains(line, "(required)") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s --help does not mark %s required:\n%s", verb, flag, help)
+			}
+		}
 	}
 }
