@@ -13,6 +13,7 @@ import (
 	"github.com/appcred/appcred"
 	"github.com/appcred/appcred/aadsts"
 	"github.com/appcred/appcred/authority"
+	"github.com/appcred/appcred/internal/wire"
 )
 
 // exclusiveFlags refuses "appcred token" flags that contradict each other,
@@ -96,30 +97,36 @@ func plainHTTPHint(flag, value string, err error) error {
 // short line: where, why, how many attempts. There is no correlation or trace
 // id to show, since no authority saw the request.
 func unreachable(err error) error {
-	var re *appcred.ResponseError
-	if !errors.As(err, &re) || re.StatusCode != 0 || re.Err == nil {
-		return err
+	var we *wire.Error
+	if !errors.As(err, &we) || we.StatusCode != 0 || we.Err == nil || !neverArrived(we.Err) {
+		return err // an answer (or one that could not be read), not an unreachable authority
 	}
-	if !neverArrived(re.Err) {
-		return err // an answer that could not be read, not an unreachable authority
-	}
-	where := re.Endpoint
-	if u, perr := url.Parse(re.Endpoint); perr == nil && u.Host != "" {
+	where := we.Endpoint
+	if u, perr := url.Parse(we.Endpoint); perr == nil && u.Host != "" {
 		where = u.Scheme + "://" + u.Host
 	}
-	cause := re.Err
+	cause := we.Err
 	for next := errors.Unwrap(cause); next != nil; next = errors.Unwrap(cause) {
 		cause = next
 	}
 	msg := strings.TrimSpace(cause.Error())
 	if msg == "" {
-		msg = re.Err.Error()
+		msg = we.Err.Error()
 	}
 	attempts := ""
-	if re.Attempts > 1 {
-		attempts = fmt.Sprintf(" (%d attempts)", re.Attempts)
+	if we.Attempts > 1 {
+		attempts = fmt.Sprintf(" (%d attempts)", we.Attempts)
 	}
-	return fmt.Errorf("cannot reach the authority at %s: %s%s", where, msg, attempts)
+	return fmt.Errorf("cannot connect to the authority at %s: %s%s", where, msg, attempts)
+}
+
+// caHint adds --ca-file to a TLS failure for want of a trusted CA, when no
+// --ca-file was given.
+func caHint(err error, caFile string) error {
+	if caFile == "" && strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		return fmt.Errorf("%w (for the local authority, trust its CA with --ca-file STATE/ca.pem)", err)
+	}
+	return err
 }
 
 // neverArrived reports whether a transport error means the request did not

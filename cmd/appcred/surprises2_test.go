@@ -215,7 +215,7 @@ func TestTokenUnreachableAuthority(t *testing.T) {
 	addr := closedPort(t)
 	r := mustFail(t, []string{"S=x"}, []string{"token", "--authority", "https://" + addr + "/" + seed.TenantID,
 		"--client-id", seed.ClientID, "--secret-env", "S", "--scope", seed.Scope},
-		"cannot reach the authority at https://"+addr, "connection refused")
+		"cannot connect to the authority at https://"+addr, "connection refused")
 	if strings.Contains(r.stderr, "correlation") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || len(r.stderr) > 200 {
 		t.Errorf("want one short line without a correlation id:\n%s", r.stderr)
 	}
@@ -372,5 +372,37 @@ func TestRequiredFlagsInHelp(t *testing.T) {
 				t.Errorf("%s --help does not mark %s required:\n%s", verb, flag, help)
 			}
 		}
+	}
+}
+
+// Item 11: "appcred token | appcred decode" takes the default JSON output.
+func TestDecodeTokenJSON(t *testing.T) {
+	env := []string{"S=" + seed.ClientSecret}
+	tok := mustRun(t, env, "", append([]string{"token", "--secret-env", "S", "--scope", seed.Scope}, authorityFlags()...)...)
+	if !strings.HasPrefix(strings.TrimSpace(tok.stdout), "{") {
+		t.Fatalf("token's default output is not JSON:\n%s", tok.stdout)
+	}
+	r := mustRun(t, nil, tok.stdout, "decode", "--authority", auth.TenantURL(seed.TenantID), "--ca-file", auth.CAFile())
+	if !strings.Contains(r.stdout, seed.ClientID) || !strings.Contains(r.stdout, "Signature:  valid") {
+		t.Errorf("decode of token's JSON:\n%s", r.stdout)
+	}
+	mustFail(t, nil, []string{"decode", `{"tokenType": "Bearer"}`}, "accessToken")
+}
+
+// Item 12: decode --authority without --ca-file reports a TLS failure as
+// such, once, and not as an invalid signature.
+func TestDecodeUntrustedAuthority(t *testing.T) {
+	env := []string{"S=" + seed.ClientSecret}
+	tok := mustRun(t, env, "", append([]string{"token", "--secret-env", "S", "--scope", seed.Scope, "-o", "raw"}, authorityFlags()...)...)
+	r := mustFail(t, nil, []string{"decode", strings.TrimSpace(tok.stdout), "--authority", auth.TenantURL(seed.TenantID)},
+		"signature not checked", "unknown authority", "--ca-file")
+	if strings.Contains(r.stdout+r.stderr, "NOT VALID") || strings.Contains(r.stderr, "not valid") {
+		t.Errorf("a TLS failure is reported as an invalid signature:\n%s", r)
+	}
+	if !strings.Contains(r.stdout, "Signature:  NOT CHECKED") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	if n := strings.Count(r.stdout+r.stderr, "unknown authority"); n != 1 {
+		t.Errorf("the TLS error appears %d times, want once:\n%s", n, r)
 	}
 }

@@ -127,14 +127,10 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 
 // withHint adds what to do to the errors people commonly hit.
 func withHint(err error, f tokenFlags) error {
-	err = unreachable(err)
-	switch {
-	case errors.Is(err, proof.ErrWrongPassword), errors.Is(err, proof.ErrPasswordRequired):
+	if errors.Is(err, proof.ErrWrongPassword) || errors.Is(err, proof.ErrPasswordRequired) {
 		return fmt.Errorf("%w (set --certificate-password-env VAR or %s)", err, appcred.EnvClientCertificatePassword)
-	case f.caFile == "" && strings.Contains(err.Error(), "certificate signed by unknown authority"):
-		return fmt.Errorf("%w (for the local authority, trust its CA with --ca-file STATE/ca.pem)", err)
 	}
-	return err
+	return caHint(unreachable(err), f.caFile)
 }
 
 // tokenRequest is everything "appcred token" resolved from flags and environment.
