@@ -406,3 +406,23 @@ func TestDecodeUntrustedAuthority(t *testing.T) {
 		t.Errorf("the TLS error appears %d times, want once:\n%s", n, r)
 	}
 }
+
+// Item 18: a typo in a YAML config is reported with its line.
+func TestConfigTypoLine(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct{ yaml, want string }{
+		"unknown field": {"    apps:\n      - client_id: aaaaaaaa-0000-0000-0000-000000000001\n        display_nmae: daemon\n", `unknown field "display_nmae"`},
+		"wrong type":    {"    apps:\n      - client_id: aaaaaaaa-0000-0000-0000-000000000001\n        access_token_version: two\n", `"access_token_version"`},
+	} {
+		file := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+		cfg := "# a config\ntenants:\n  - id: 11111111-2222-3333-4444-555555555555\n" + c.yaml
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := mustFail(t, nil, []string{"authority", "serve", "--addr", "127.0.0.1:0", "--state", filepath.Join(dir, name), "--config", file},
+			file, "line 6", c.want)
+		if strings.Contains(r.stderr, "unmarshaling JSON") {
+			t.Errorf("%s: the YAML-to-JSON conversion shows through:\n%s", name, r.stderr)
+		}
+	}
+}
