@@ -19,21 +19,36 @@ type Seed struct {
 	Role string `json:"role"`
 }
 
-// seedDev makes the development tenant: an API app "api://appcred-demo" with
-// roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
-// claim), and a daemon app with a secret and Demo.Read granted.
+// The development API, as a new state's development tenant and "appcred
+// demo" register it.
+const (
+	// DevIdentifierURI is the development API's application ID URI.
+	DevIdentifierURI = "api://appcred-demo"
+	// DevRole is the development API's app role granted to the daemon.
+	DevRole = "Demo.Read"
+)
+
+// DevAPI returns the development API's registration: identifier URI
+// DevIdentifierURI, app roles Demo.Read and Demo.Write, v2 tokens, opted in to
+// the xms_cc optional claim.
+func DevAPI() directory.App {
+	return directory.App{
+		DisplayName: "appcred-demo-api", IdentifierURIs: []string{DevIdentifierURI},
+		AppRoles: []string{DevRole, "Demo.Write"}, AccessTokenVersion: 2,
+		OptionalClaims: []string{directory.OptionalClaimXmsCC},
+	}
+}
+
+// seedDev makes the development tenant: the API DevAPI and a daemon app with
+// a secret and DevRole granted.
 func seedDev(st *directory.State) (*Seed, error) {
 	t, err := st.AddTenant("")
 	if err != nil {
 		return nil, err
 	}
-	s := &Seed{TenantID: t.ID, IdentifierURI: "api://appcred-demo", Role: "Demo.Read"}
+	s := &Seed{TenantID: t.ID, IdentifierURI: DevIdentifierURI, Role: DevRole}
 	s.Scope = s.IdentifierURI + "/.default"
-	api, err := st.AddApp(t.ID, directory.App{
-		DisplayName: "appcred-demo-api", IdentifierURIs: []string{s.IdentifierURI},
-		AppRoles: []string{"Demo.Read", "Demo.Write"}, AccessTokenVersion: 2,
-		OptionalClaims: []string{directory.OptionalClaimXmsCC},
-	})
+	api, err := st.AddApp(t.ID, DevAPI())
 	if err != nil {
 		return nil, err
 	}

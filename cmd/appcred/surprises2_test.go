@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -423,6 +424,45 @@ func TestConfigTypoLine(t *testing.T) {
 			file, "line 6", c.want)
 		if strings.Contains(r.stderr, "unmarshaling JSON") {
 			t.Errorf("%s: the YAML-to-JSON conversion shows through:\n%s", name, r.stderr)
+		}
+	}
+}
+
+// Item 19: demo registers the API serve seeds, aligns its "Next:" columns and
+// gives a token line with concrete flags.
+func TestDemoMatchesSeedAndNext(t *testing.T) {
+	out := mustRun(t, nil, "", "demo").stdout
+	for _, want := range []string{"identifier URI " + seed.IdentifierURI, `"` + seed.Role + `"`, `scope "` + seed.Scope + `"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q (the seeded API):\n%s", want, out)
+		}
+	}
+	_, next, ok := strings.Cut(out, "Next:\n")
+	if !ok {
+		t.Fatalf("no Next:\n%s", out)
+	}
+	gap := regexp.MustCompile(`^  appcred \S.*?\S {2,}\S`)
+	col := -1
+	rows := 0
+	for line := range strings.Lines(next) {
+		m := gap.FindStringIndex(line)
+		if m == nil {
+			continue
+		}
+		rows++
+		if col == -1 {
+			col = m[1]
+		} else if m[1] != col {
+			t.Errorf("Next: column starts at %d, want %d: %q", m[1], col, line)
+		}
+	}
+	if rows < 3 {
+		t.Errorf("Next: has %d aligned rows:\n%s", rows, next)
+	}
+	for _, want := range []string{"appcred token --authority https://127.0.0.1:8443/", "--client-id ", "--secret-env " + secretVar,
+		"--scope " + seed.Scope, "--ca-file "} {
+		if !strings.Contains(next, want) {
+			t.Errorf("Next: token hint lacks %q:\n%s", want, next)
 		}
 	}
 }
