@@ -7,11 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -63,70 +60,6 @@ func openState(flag string) (*directory.State, error) {
 		}
 	}
 	return directory.Open(dir)
-}
-
-// tenantFor resolves an admin verb's --tenant: the value given, else the
-// directory's only tenant; several or none is an error naming the flag and
-// the tenants.
-func tenantFor(st *directory.State, tenant string) (string, error) {
-	if tenant != "" {
-		return tenant, nil
-	}
-	ts, err := st.List()
-	if err != nil {
-		return "", err
-	}
-	switch len(ts) {
-	case 0:
-		return "", errors.New("the directory has no tenant yet: add one with \"appcred authority tenant add\" " +
-			"(\"appcred authority serve\" seeds one in a new state)")
-	case 1:
-		return ts[0].ID, nil
-	}
-	return "", fmt.Errorf("the directory has %d tenants; name one with --tenant: %s", len(ts), tenantNames(ts))
-}
-
-// openWithTenant opens the state of an admin verb and resolves its --tenant
-// in place (see tenantFor).
-func openWithTenant(state string, tenant *string) (*directory.State, error) {
-	st, err := openState(state)
-	if err != nil {
-		return nil, err
-	}
-	if *tenant, err = tenantFor(st, *tenant); err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
-// tenantNames lists tenants as "id (domain, ...)", comma-separated.
-func tenantNames(ts []directory.Tenant) string {
-	names := make([]string, len(ts))
-	for i, t := range ts {
-		names[i] = t.ID
-		if len(t.Domains) > 0 {
-			names[i] += " (" + strings.Join(t.Domains, ", ") + ")"
-		}
-	}
-	return strings.Join(names, ", ")
-}
-
-// existingTenant checks that --tenant names a tenant of the directory (by id
-// or domain) unless create allows a new one.
-func existingTenant(st *directory.State, tenant string, create bool) error {
-	if tenant == "" || create {
-		return nil
-	}
-	ts, err := st.List()
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		if strings.EqualFold(t.ID, tenant) || slices.ContainsFunc(t.Domains, func(d string) bool { return strings.EqualFold(d, tenant) }) {
-			return nil
-		}
-	}
-	return fmt.Errorf("--tenant %s: no such tenant (the directory has: %s); add --create-tenant to make a new tenant with this id", tenant, tenantNames(ts))
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -219,58 +152,6 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 		return nil
 	}
 	return printDirectory(w, a)
-}
-
-// secretVar is the variable the printed "appcred token" line reads the client secret from.
-const secretVar = "APPCRED_CLIENT_SECRET"
-
-// tokenCommand is a ready-to-paste "appcred token" line for an app of the authority.
-func tokenCommand(a *sts.Authority, tenant, clientID, scope string) string {
-	line := fmt.Sprintf("appcred token --authority %s --client-id %s --secret-env %s --scope %s",
-		a.TenantURL(tenant), clientID, secretVar, shellQuote(scope))
-	if ca := a.CAFile(); ca != "" {
-		line += " --ca-file " + shellQuote(ca)
-	}
-	return line
-}
-
-// printDirectory shows, on a restart, the tenants and apps the state holds
-// (never a secret: those were shown once, when made) and a token line for
-// the first app granted roles on an API.
-func printDirectory(w io.Writer, a *sts.Authority) error {
-	tenants, err := a.List()
-	if err != nil {
-		return err
-	}
-	var hint string
-	for _, t := range tenants {
-		fmt.Fprintf(w, "tenant %s\n  authority:     %s\n", t.ID, a.TenantURL(t.ID))
-		for _, app := range t.Apps {
-			fmt.Fprintf(w, "  client id:     %s  %s", app.ClientID, app.DisplayName)
-			if len(app.IdentifierURIs) > 0 {
-				fmt.Fprintf(w, "  (API %s)", strings.Join(app.IdentifierURIs, ", "))
-			}
-			fmt.Fprintln(w)
-			for _, api := range slices.Sorted(maps.Keys(app.APIPermissions)) {
-				if hint == "" {
-					hint = fmt.Sprintf("get a token (with a client secret of app %s in %s; secrets are shown only when made:\n"+
-						"  appcred authority secret add --state %s --tenant %s --app %s makes a new one):\n  %s\n",
-						app.ClientID, secretVar, shellQuote(a.Dir()), t.ID, app.ClientID,
-						tokenCommand(a, t.ID, app.ClientID, api+"/.default"))
-				}
-			}
-		}
-	}
-	_, err = io.WriteString(w, hint)
-	return err
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything but safe characters.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@%+,~") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func newKeysCmd() *cobra.Command {
