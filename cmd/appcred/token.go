@@ -52,7 +52,7 @@ OpenID Connect issuer, no tenant) the scope is sent as given.`,
 		Example: `  export AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=...
   appcred token --scope https://graph.microsoft.com
   curl -H "$(appcred token --scope api://orders --output header)" https://orders.example.com/
-  appcred token --scope api://orders --certificate combined.pem --authority-host https://127.0.0.1:8443 \
+  appcred token --scope api://orders --certificate combined.pem --authority https://127.0.0.1:8443/$TENANT \
       --ca-file ~/.local/state/appcred/authority/ca.pem --output raw`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
