@@ -19,6 +19,26 @@ type Seed struct {
 	Role string `json:"role"`
 }
 
+// The development API, as a new state's development tenant and "appcred
+// demo" register it.
+const (
+	// DevIdentifierURI is the development API's application ID URI.
+	DevIdentifierURI = "api://appcred-demo"
+	// DevRole is the development API's app role granted to the daemon.
+	DevRole = "Demo.Read"
+)
+
+// DevAPI returns the development API's registration: identifier URI
+// DevIdentifierURI, app roles Demo.Read and Demo.Write, v2 tokens, opted in to
+// the xms_cc optional claim.
+func DevAPI() directory.App {
+	return directory.App{
+		DisplayName: "appcred-demo-api", IdentifierURIs: []string{DevIdentifierURI},
+		AppRoles: []string{DevRole, "Demo.Write"}, AccessTokenVersion: 2,
+		OptionalClaims: []string{directory.OptionalClaimXmsCC},
+	}
+}
+
 // ARMAppID is the client id of Resource Manager's app registration ("Windows
 // Azure Service Management API", the same in every Entra tenant); the dev
 // seed registers it in intercept mode.
@@ -28,9 +48,8 @@ const ARMAppID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 // them carry these audiences (v1 tokens, as Entra issues for ARM).
 var armResources = []string{"https://management.core.windows.net/", "https://management.azure.com/"}
 
-// seedDev makes the development tenant: an API app "api://appcred-demo" with
-// roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
-// claim), and a daemon app with a secret and Demo.Read granted. With withARM
+// seedDev makes the development tenant: the API DevAPI and a daemon app with
+// a secret and DevRole granted. With withARM
 // it also registers Resource Manager (ARMAppID, v1 tokens) and grants the
 // daemon access, so "https://management.core.windows.net//.default" gets a
 // token with aud "https://management.core.windows.net/".
@@ -39,13 +58,9 @@ func seedDev(st *directory.State, withARM bool) (*Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Seed{TenantID: t.ID, IdentifierURI: "api://appcred-demo", Role: "Demo.Read"}
+	s := &Seed{TenantID: t.ID, IdentifierURI: DevIdentifierURI, Role: DevRole}
 	s.Scope = s.IdentifierURI + "/.default"
-	api, err := st.AddApp(t.ID, directory.App{
-		DisplayName: "appcred-demo-api", IdentifierURIs: []string{s.IdentifierURI},
-		AppRoles: []string{"Demo.Read", "Demo.Write"}, AccessTokenVersion: 2,
-		OptionalClaims: []string{directory.OptionalClaimXmsCC},
-	})
+	api, err := st.AddApp(t.ID, DevAPI())
 	if err != nil {
 		return nil, err
 	}

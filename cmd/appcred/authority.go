@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -44,10 +45,20 @@ func stateDir(flag string) (string, error) {
 	return directory.DefaultStateDir()
 }
 
+// openState opens the state directory of an admin verb. Without --state the
+// default directory must exist already: an admin verb does not make one
+// (serve does), so a mistyped or forgotten --state is an error, not a new,
+// empty authority.
 func openState(flag string) (*directory.State, error) {
 	dir, err := stateDir(flag)
 	if err != nil {
 		return nil, err
+	}
+	if flag == "" {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no authority state in %s (the default --state): start one with \"appcred authority serve\", "+
+				"or name the state directory of yours with --state DIR", dir)
+		}
 	}
 	return directory.Open(dir)
 }
@@ -145,16 +156,23 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 	fmt.Fprintf(w, "appcred authority listening on %s\n", url)
 	if ca := a.CAFile(); ca != "" {
 		fmt.Fprintf(w, "CA certificate: %s\n", ca)
-		fmt.Fprintf(w, "  trust it with e.g. SSL_CERT_FILE=%s (Go) or REQUESTS_CA_BUNDLE=%s (Python)\n", ca, ca)
+		fmt.Fprintf(w, "  trust it with --ca-file %s (appcred), REQUESTS_CA_BUNDLE=%s (Python) or appcred.WithCACertificates (Go)\n",
+			shellQuote(ca), shellQuote(ca))
 	}
 	fmt.Fprintf(w, "state: %s\n", a.Dir())
 	if s := a.Seed(); s != nil {
 		fmt.Fprintf(w, "seeded a development tenant:\n")
-		fmt.Fprintf(w, "  authority:     %s/%s\n", url, s.TenantID)
+		fmt.Fprintf(w, "  authority:     %s\n", a.TenantURL(s.TenantID))
 		fmt.Fprintf(w, "  tenant id:     %s\n", s.TenantID)
 		fmt.Fprintf(w, "  client id:     %s\n", s.ClientID)
 		fmt.Fprintf(w, "  client secret: %s   (shown once; stored hashed)\n", s.ClientSecret)
 		fmt.Fprintf(w, "  scope:         %s   (role %s granted)\n", s.Scope, s.Role)
+		fmt.Fprintf(w, "get a token:\n  export %s=%s\n", secretVar, shellQuote(s.ClientSecret))
+		fmt.Fprintf(w, "  %s\n", tokenCommand(a, s.TenantID, s.ClientID, s.Scope))
+		return nil
+	}
+	if err := printDirectory(w, a); err != nil {
+		return err
 	}
 	if env := a.InterceptEnv(); env != nil {
 		fmt.Fprintf(w, "intercept proxy on %s (only Microsoft identity and Resource Manager hosts; others refused)\n", a.InterceptAddr())
@@ -238,6 +256,7 @@ func newTenantCmd() *cobra.Command {
 func newAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage app registrations"}
 	var state, tenant string
+	var createTenant bool
 	var spec directory.App
 	add := &cobra.Command{
 		Use:   "add",
@@ -246,6 +265,12 @@ func newAppCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := openState(state)
 			if err != nil {
+				return err
+			}
+			if err := existingTenant(st, tenant, createTenant); err != nil {
+				return err
+			}
+			if tenant, err = tenantFor(st, tenant); err != nil {
 				return err
 			}
 			a, err := st.AddApp(tenant, spec)
@@ -257,12 +282,13 @@ func newAppCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	f := add.Flags()
-	f.StringVar(&tenant, "tenant", "", "tenant id or domain (created if a new GUID; default: the only tenant)")
+	f.StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
+	f.BoolVar(&createTenant, "create-tenant", false, "create the --tenant (a new GUID) if the directory does not have it")
 	f.StringVar(&spec.DisplayName, "name", "", "display name")
 	f.StringVar(&spec.ClientID, "client-id", "", "client id (default: a new GUID)")
 	f.StringSliceVar(&spec.IdentifierURIs, "identifier-uri", nil, "application ID URI, e.g. api://orders (repeatable)")
 	f.StringSliceVar(&spec.AppRoles, "role", nil, "app role the app exposes as a resource (repeatable)")
-	f.IntVar(&spec.AccessTokenVersion, "token-version", 1, "access token version for this app as a resource: 1 or 2")
+	f.IntVar(&spec.AccessTokenVersion, "token-version", 2, "version of the access tokens issued for this app as a resource: 1 or 2 (2, as for the API serve seeds; Entra's manifest default is 1)")
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
 	cmd.AddCommand(add, newAppRemoveCmd())
 	return cmd
@@ -286,7 +312,7 @@ func newSecretCmd() *cobra.Command {
 					return err
 				}
 			}
-			st, err := openState(state)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
@@ -299,7 +325,7 @@ func newSecretCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	add.Flags().StringVar(&app, "app", "", "client id of the app")
+	add.Flags().StringVar(&app, "app", "", "client id of the app (required)")
 	add.Flags().StringVar(&expires, "expires", "", "lifetime (30d, 12h) or RFC 3339 time after which the secret "+
 		"is refused with AADSTS7000222 (default: never)")
 	cmd.AddCommand(add, newSecretRemoveCmd())
@@ -317,11 +343,11 @@ func newCertAddCmd() *cobra.Command {
 			if app == "" || file == "" {
 				return errors.New("--app and --cert are required")
 			}
-			data, err := os.ReadFile(file)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
-			st, err := openState(state)
+			data, err := os.ReadFile(file)
 			if err != nil {
 				return err
 			}
@@ -334,8 +360,8 @@ func newCertAddCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	add.Flags().StringVar(&app, "app", "", "client id of the app")
-	add.Flags().StringVar(&file, "cert", "", "PEM certificate file (the first certificate is used)")
+	add.Flags().StringVar(&app, "app", "", "client id of the app (required)")
+	add.Flags().StringVar(&file, "cert", "", "PEM certificate file, the first certificate is used (required)")
 	cmd.AddCommand(add, newCertRemoveCmd())
 	return cmd
 }
@@ -351,7 +377,7 @@ func newGrantCmd() *cobra.Command {
 			if app == "" || api == "" || len(roles) == 0 {
 				return errors.New("--app, --api and --role are required")
 			}
-			st, err := openState(state)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
@@ -363,9 +389,9 @@ func newGrantCmd() *cobra.Command {
 	}
 	stateFlag(cmd, &state)
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	cmd.Flags().StringVar(&app, "app", "", "client id of the app that gets the roles")
-	cmd.Flags().StringVar(&api, "api", "", "the API: identifier URI (api://orders) or client id")
-	cmd.Flags().StringSliceVar(&roles, "role", nil, "app role of the API (repeatable)")
+	cmd.Flags().StringVar(&app, "app", "", "client id of the app that gets the roles (required)")
+	cmd.Flags().StringVar(&api, "api", "", "the API: identifier URI (api://orders) or client id (required)")
+	cmd.Flags().StringSliceVar(&roles, "role", nil, "app role of the API, repeatable (required)")
 	cmd.AddCommand(newGrantRemoveCmd())
 	return cmd
 }

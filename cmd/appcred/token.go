@@ -26,6 +26,8 @@ type tokenFlags struct {
 	sendX5C                      bool
 	authorityHost, issuer        string
 	caFile, output               string
+	authority                    string // a whole authority URL, https://host/{tenant}
+	insecureLoopback             bool
 }
 
 func newTokenCmd() *cobra.Command {
@@ -50,7 +52,7 @@ OpenID Connect issuer, no tenant) the scope is sent as given.`,
 		Example: `  export AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=...
   appcred token --scope https://graph.microsoft.com
   curl -H "$(appcred token --scope api://orders --output header)" https://orders.example.com/
-  appcred token --scope api://orders --certificate combined.pem --authority-host https://127.0.0.1:8443 \
+  appcred token --scope api://orders --certificate combined.pem --authority https://127.0.0.1:8443/$TENANT \
       --ca-file ~/.local/state/appcred/authority/ca.pem --output raw`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,7 +62,7 @@ OpenID Connect issuer, no tenant) the scope is sent as given.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.scope, "scope", "", "scope (https://x/.default) or resource (https://x); required")
+	fl.StringVar(&f.scope, "scope", "", "scope (https://x/.default) or resource (https://x) (required)")
 	fl.StringVar(&f.tenant, "tenant", "", "tenant id or domain (default $"+appcred.EnvTenantID+")")
 	fl.StringVar(&f.clientID, "client-id", "", "application (client) id (default $"+appcred.EnvClientID+")")
 	fl.StringVar(&f.secretEnv, "secret-env", "", "NAME of the environment variable holding the client secret (default: "+appcred.EnvClientSecret+")")
@@ -68,11 +70,11 @@ OpenID Connect issuer, no tenant) the scope is sent as given.`,
 	fl.StringVar(&f.certPwd, "certificate-password-env", "", "NAME of the environment variable holding the certificate password (default: "+appcred.EnvClientCertificatePassword+")")
 	fl.BoolVar(&f.sendX5C, "send-x5c", false, "send the certificate chain (x5c) for subject name + issuer authentication")
 	fl.StringVar(&f.authorityHost, "authority-host", "", "Entra authority host (default $"+appcred.EnvAuthorityHost+", else "+authority.PublicCloud+")")
+	fl.StringVar(&f.authority, "authority", "", "whole authority URL https://host/{tenant}, as \"authority serve\" prints it (instead of --authority-host and --tenant)")
+	fl.BoolVar(&f.insecureLoopback, "insecure-loopback", false, "allow a plain-http authority on a loopback address (http://127.0.0.1:PORT, http://localhost:PORT); tests only")
 	fl.StringVar(&f.issuer, "issuer", "", "generic OpenID Connect issuer URL instead of an Entra authority (no tenant)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of extra CA certificates to trust (e.g. the local authority's ca.pem)")
 	outputFlag(cmd, &f.output, outJSON, outJSON, outRaw, outHeader)
-	cmd.MarkFlagsMutuallyExclusive("secret-env", "certificate")
-	cmd.MarkFlagsMutuallyExclusive("authority-host", "issuer")
 	return cmd
 }
 
@@ -100,7 +102,7 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 	defer c.Close()
 	tok, err := c.AcquireTokenForClient(ctx, []string{req.scope})
 	if err != nil {
-		return withHint(err, f)
+		return withHint(thumbprintHint(err, req), f)
 	}
 	typ := tok.TokenType
 	if typ == "" {
@@ -125,13 +127,10 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 
 // withHint adds what to do to the errors people commonly hit.
 func withHint(err error, f tokenFlags) error {
-	switch {
-	case errors.Is(err, proof.ErrWrongPassword), errors.Is(err, proof.ErrPasswordRequired):
+	if errors.Is(err, proof.ErrWrongPassword) || errors.Is(err, proof.ErrPasswordRequired) {
 		return fmt.Errorf("%w (set --certificate-password-env VAR or %s)", err, appcred.EnvClientCertificatePassword)
-	case f.caFile == "" && strings.Contains(err.Error(), "certificate signed by unknown authority"):
-		return fmt.Errorf("%w (for the local authority, trust its CA with --ca-file STATE/ca.pem)", err)
 	}
-	return err
+	return caHint(unreachable(err), f.caFile)
 }
 
 // tokenRequest is everything "appcred token" resolved from flags and environment.
@@ -139,6 +138,8 @@ type tokenRequest struct {
 	authorityURL, tenant, clientID, scope string
 	proof                                 appcred.Proof
 	opts                                  []appcred.Option
+	certFile                              string // the certificate file used, if any (for error hints)
+	certPwd                               []byte
 }
 
 // resolveToken reads the environment with the library's loader, lets the
@@ -149,6 +150,9 @@ func resolveToken(f tokenFlags) (*tokenRequest, error) {
 	if scope == "" {
 		return nil, errors.New("no scope: set --scope (a scope such as https://graph.microsoft.com/.default, or a resource such as https://graph.microsoft.com)")
 	}
+	if err := exclusiveFlags(f); err != nil {
+		return nil, err
+	}
 	env := appcred.LoadEnvironment()
 	override(&env.ClientID, f.clientID)
 	override(&env.TenantID, f.tenant)
@@ -157,23 +161,10 @@ func resolveToken(f tokenFlags) (*tokenRequest, error) {
 		return nil, errors.New("no client id: set --client-id or " + appcred.EnvClientID)
 	}
 	r := &tokenRequest{scope: scope, clientID: env.ClientID, opts: env.ClientOptions()}
-	if f.issuer != "" {
-		if f.tenant != "" {
-			return nil, errors.New("--tenant cannot be combined with --issuer (a generic issuer has no tenant)")
-		}
-		r.authorityURL = f.issuer
-		r.opts = append(r.opts, appcred.WithGenericIssuer())
-	} else {
-		if env.TenantID == "" {
-			return nil, errors.New("no tenant: set --tenant or " + appcred.EnvTenantID + " (or --issuer for a generic OpenID Connect issuer)")
-		}
-		u, err := env.AuthorityURL()
-		if err != nil {
-			return nil, err
-		}
-		r.authorityURL, r.tenant, r.scope = u, env.TenantID, resourceToScope(scope)
+	if err := resolveAuthority(f, env, r); err != nil {
+		return nil, err
 	}
-	p, err := resolveProof(f, env)
+	p, err := resolveProof(f, env, r)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +190,7 @@ func override(dst *string, flag string) {
 // resolveProof picks the client secret or certificate from the flags, else
 // what the environment selects (env.Proof: AZURE_CLIENT_SECRET, then
 // AZURE_CLIENT_CERTIFICATE_PATH, then AZURE_FEDERATED_TOKEN_FILE).
-func resolveProof(f tokenFlags, env appcred.EnvironmentConfig) (appcred.Proof, error) {
+func resolveProof(f tokenFlags, env appcred.EnvironmentConfig, r *tokenRequest) (appcred.Proof, error) {
 	if f.secretEnv != "" {
 		s, err := envSecret("--secret-env", f.secretEnv)
 		if err != nil {
@@ -225,9 +216,11 @@ func resolveProof(f tokenFlags, env appcred.EnvironmentConfig) (appcred.Proof, e
 	}
 	if f.certFile != "" {
 		// A file named by a flag is not an environment setting: its errors name the file, not a variable.
+		r.certFile, r.certPwd = f.certFile, []byte(pw)
 		return appcred.FromCertificateFile(f.certFile, []byte(pw), appcred.CertificateOptions{SendX5C: f.sendX5C}), nil
 	}
 	env.SendCertificateChain = env.SendCertificateChain || f.sendX5C
+	r.certFile, r.certPwd = env.CertificatePath, []byte(pw)
 	return env.Proof()
 }
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -83,9 +84,37 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg := &Config{BaseDir: filepath.Dir(abs)}
 	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %s", path, configError(err, data))
 	}
 	return cfg, nil
+}
+
+var (
+	// unknownField and badType find the field a decoding error is about.
+	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+	badType      = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field \S*?([A-Za-z0-9_]+) of type (\S+)`)
+)
+
+// configError rewords a decoding error of the config: the YAML library
+// converts YAML to JSON before decoding, so a field error has no line; this
+// finds the field's first line in the file and names it.
+func configError(err error, data []byte) string {
+	msg := err.Error()
+	var field, what string
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		field, what = m[1], fmt.Sprintf("unknown field %q (field names are those of %s, such as client_id, display_name, app_roles)", m[1], FileName)
+	} else if m := badType.FindStringSubmatch(msg); m != nil {
+		field, what = m[2], fmt.Sprintf("field %q: got a %s, want a %s", m[2], m[1], m[3])
+	} else {
+		return msg // a YAML syntax error names its line already
+	}
+	key := regexp.MustCompile(`^\s*(?:-\s+)?["']?` + regexp.QuoteMeta(field) + `["']?\s*:`)
+	for i, line := range strings.Split(string(data), "\n") {
+		if key.MatchString(line) {
+			return fmt.Sprintf("line %d: %s", i+1, what)
+		}
+	}
+	return what
 }
 
 // ApplyConfig applies cfg (see Config), resolving relative certificate
