@@ -169,9 +169,7 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 		fmt.Fprintf(w, "  scope:         %s   (role %s granted)\n", s.Scope, s.Role)
 		fmt.Fprintf(w, "get a token:\n  export %s=%s\n", secretVar, shellQuote(s.ClientSecret))
 		fmt.Fprintf(w, "  %s\n", tokenCommand(a, s.TenantID, s.ClientID, s.Scope))
-		return nil
-	}
-	if err := printDirectory(w, a); err != nil {
+	} else if err := printDirectory(w, a); err != nil {
 		return err
 	}
 	if env := a.InterceptEnv(); env != nil {
