@@ -42,6 +42,7 @@ type Client struct {
 	log      *slog.Logger
 	ownHTTP  *http.Client // the HTTP client New built (nil when the caller gave one)
 	prefix   cache.Prefix // the key prefix of the configured tenant, built once
+	secrets  wire.Secrets // the proof's fixed secret values, scrubbed from every error
 	extra    string       // the key discriminator of a client with capabilities
 	closed   atomic.Bool
 }
@@ -151,6 +152,9 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 			Logger:                   cfg.logger,
 		}),
 		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
+	}
+	if p.secret != nil {
+		c.secrets.Add(string(*p.secret))
 	}
 	return c, nil
 }
