@@ -198,19 +198,27 @@ func checkCertificate(p Proof, info authority.Info, log *slog.Logger) error {
 	return nil
 }
 
+// buildHTTPClient returns the HTTP client of every request. With
+// WithInsecureLoopback its transport dials loopback names (localhost,
+// *.localhost) at 127.0.0.1 / ::1 directly for plain http, never through DNS.
 func (cfg *config) buildHTTPClient() (*http.Client, error) {
-	if cfg.httpClient != nil {
-		if cfg.transport != nil || len(cfg.rootCAs) > 0 {
-			return nil, errors.New("WithHTTPClient cannot be combined with WithTransport or WithCACertificates: configure the client's transport instead")
+	hc := cfg.httpClient
+	switch {
+	case hc != nil && (cfg.transport != nil || len(cfg.rootCAs) > 0):
+		return nil, errors.New("WithHTTPClient cannot be combined with WithTransport or WithCACertificates: configure the client's transport instead")
+	case hc != nil:
+		cp := *hc // WithHTTPClient's own copy
+		hc = &cp
+	case cfg.transport != nil && len(cfg.rootCAs) > 0:
+		return nil, errors.New("WithTransport cannot be combined with WithCACertificates: set RootCAs on the transport instead")
+	default:
+		hc = wire.DefaultHTTPClient(cfg.rootCAs...)
+		if cfg.transport != nil {
+			hc.Transport = cfg.transport
 		}
-		return cfg.httpClient, nil
 	}
-	hc := wire.DefaultHTTPClient(cfg.rootCAs...)
-	if cfg.transport != nil {
-		if len(cfg.rootCAs) > 0 {
-			return nil, errors.New("WithTransport cannot be combined with WithCACertificates: set RootCAs on the transport instead")
-		}
-		hc.Transport = cfg.transport
+	if cfg.insecureLoopback {
+		hc.Transport = wire.PinLoopback(hc.Transport)
 	}
 	return hc, nil
 }
