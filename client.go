@@ -15,12 +15,12 @@ package appcred
 import (
 	"context"
 	"crypto/ecdsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +45,9 @@ type Client struct {
 	secrets  wire.Secrets // the proof's fixed secret values, scrubbed from every error
 	extra    string       // the key discriminator of a client with capabilities
 	closed   atomic.Bool
+
+	claimsMu sync.Mutex
+	claims   map[string]*claimsFlight // the last claims request per key (ClaimsRequestInterval)
 }
 
 // ErrClosed is returned by AcquireTokenForClient after Close.
@@ -308,8 +311,8 @@ func applyAcquireOptions(opts []AcquireOption) acquireOptions {
 // acquireSlow is the miss path: everything that may allocate or wait.
 func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []string, claims string) (Token, error) {
 	if claims != "" {
-		if !json.Valid([]byte(claims)) {
-			return Token{}, errors.New("WithClaims: claims is not valid JSON")
+		if err := checkClaims(claims); err != nil {
+			return Token{}, fmt.Errorf("WithClaims: %w", err)
 		}
 		if _, err := mergeCapabilities(claims, c.cfg.capabilities); err != nil {
 			return Token{}, fmt.Errorf("WithClaims: %w", err)
@@ -323,14 +326,20 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 	fetch := c.refresher(tenant, scopes)
 	var t *cache.Token
 	var err error
+	reused := false
 	if claims == "" {
 		t, err = c.cache.Fetch(ctx, key, fetch)
 	} else {
 		// A claims request skips the cached token; its result replaces it, and
-		// later refreshes go back to plain requests.
-		if t, err = c.requestToken(ctx, tenant, scopes, claims); err == nil {
-			t, err = c.cache.Put(ctx, key, t, fetch)
-		}
+		// later refreshes go back to plain requests. At most one per key per
+		// ClaimsRequestInterval reaches the authority.
+		t, reused, err = c.claimsRequest(ctx, key, func(ctx context.Context) (*cache.Token, error) {
+			t, err := c.requestToken(ctx, tenant, scopes, claims)
+			if err == nil {
+				t, err = c.cache.Put(ctx, key, t, fetch)
+			}
+			return t, err
+		})
 	}
 	if err != nil && (c.closed.Load() || errors.Is(err, cache.ErrClosed)) {
 		return Token{}, ErrClosed // Close raced with this request (and cancelled it)
@@ -338,7 +347,8 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 	if err != nil {
 		return Token{}, responseError(err) // the one exit of the authority's answers
 	}
-	return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn}, nil
+	return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn,
+		FromCache: reused}, nil
 }
 
 func (c *Client) checkTenant(tenant string) error {
