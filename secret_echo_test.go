@@ -1,7 +1,6 @@
 package appcred
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,19 +17,6 @@ import (
 // echoSecret is a client secret shaped like Entra's, with characters that form
 // encoding changes.
 const echoSecret = "Zt7Q~pLmN.oQrS_tUvW-xYz0aBcD+9/8=7E"
-
-// syncBuffer is a bytes.Buffer safe for the cache's background goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // secretRun returns the first run of 12 characters of secret found in text in
 // any letter case, or "".
@@ -76,7 +61,7 @@ func TestEchoedBasicSecretNeverReachesErrorsOrLogs(t *testing.T) {
 	})
 	srv = httptest.NewTLSServer(mux)
 	defer srv.Close()
-	var logs syncBuffer
+	var logs logBuffer
 	c, err := New(srv.URL, "svc-echo", FromSecret(echoSecret), WithGenericIssuer(), WithHTTPClient(srv.Client()),
 		WithMaxRetries(-1), WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
