@@ -29,7 +29,52 @@ const redactedText = "[REDACTED]"
 // wherever an error leaves appcred. The zero value is an empty set; a Secrets
 // may be read concurrently once no more values are added.
 type Secrets struct {
-	runs map[int]map[string]struct{} // run length → normalized runs of every spelling
+	runs map[int]*runSet // run length → normalized runs of every spelling
+}
+
+// runSet holds the runs of one length w, with a rolling-hash filter in front
+// of the exact set, so that scanning a long text mostly skips the map.
+type runSet struct {
+	w      int
+	pow    uint64 // hashBase^(w-1)
+	filter [1 << 10]uint64
+	exact  map[string]struct{}
+}
+
+const hashBase = 1099511628211 // the FNV-64 prime
+
+func (r *runSet) bit(h uint64) (int, uint64) { h >>= 48; return int(h >> 6), 1 << (h & 63) }
+
+func (r *runSet) add(run []byte) {
+	var h uint64
+	for _, c := range run {
+		h = h*hashBase + uint64(c)
+	}
+	i, m := r.bit(h)
+	r.filter[i] |= m
+	r.exact[string(run)] = struct{}{}
+}
+
+// scan calls hit(i) for every i where b[i:i+w] is in the set.
+func (r *runSet) scan(b []byte, hit func(i int)) {
+	if len(b) < r.w {
+		return
+	}
+	var h uint64
+	for _, c := range b[:r.w] {
+		h = h*hashBase + uint64(c)
+	}
+	for i := 0; ; i++ {
+		if j, m := r.bit(h); r.filter[j]&m != 0 {
+			if _, ok := r.exact[string(b[i:i+r.w])]; ok {
+				hit(i)
+			}
+		}
+		if i+r.w >= len(b) {
+			return
+		}
+		h = (h-uint64(b[i])*r.pow)*hashBase + uint64(b[i+r.w])
+	}
 }
 
 // Add adds value (and its base64 spellings) to the set; values shorter than 4
@@ -101,15 +146,18 @@ func (s *Secrets) addRuns(v string) {
 		return
 	}
 	if s.runs == nil {
-		s.runs = map[int]map[string]struct{}{}
+		s.runs = map[int]*runSet{}
 	}
 	set := s.runs[w]
 	if set == nil {
-		set = map[string]struct{}{}
+		set = &runSet{w: w, pow: 1, exact: map[string]struct{}{}}
+		for range w - 1 {
+			set.pow *= hashBase
+		}
 		s.runs[w] = set
 	}
 	for i := 0; i+w <= len(n); i++ {
-		set[string(n[i:i+w])] = struct{}{}
+		set.add(n[i : i+w])
 	}
 }
 
@@ -213,15 +261,13 @@ func (s *Secrets) Redact(text string) string {
 	hit := make([]bool, len(text)+1) // hit[i]: original byte i is part of a secret run
 	found := false
 	for _, d := range views(text) {
-		for w, set := range s.runs {
-			for i := 0; i+w <= len(d.b); i++ {
-				if _, ok := set[string(d.b[i:i+w])]; ok {
-					for j := d.from[i]; j < d.to[i+w-1]; j++ {
-						hit[j] = true
-					}
-					found = true
+		for _, set := range s.runs {
+			set.scan(d.b, func(i int) {
+				for j := d.from[i]; j < d.to[i+set.w-1]; j++ {
+					hit[j] = true
 				}
-			}
+				found = true
+			})
 		}
 	}
 	if !found {
