@@ -2,6 +2,7 @@ package appcred
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -100,4 +101,28 @@ func TestClaimsRequestsAreRateLimitedPerKey(t *testing.T) {
 	if err != nil || later.FromCache || later.AccessToken == first.AccessToken {
 		t.Fatalf("after the interval: from cache %t, same token %t, err %v", later.FromCache, later.AccessToken == first.AccessToken, err)
 	}
+}
+
+// FuzzMergeCapabilities checks that merging CP1 into any claims either fails
+// cleanly or gives a JSON object that lists CP1 and that a second merge leaves
+// unchanged.
+func FuzzMergeCapabilities(f *testing.F) {
+	for _, s := range []string{"", "{}", `{"access_token":{"nbf":{"essential":true,"value":"1"}}}`,
+		`{"access_token":{"xms_cc":{"values":["cp1","X"]}}}`, `{"access_token":7}`, `{"access_token":{"xms_cc":[]}}`, "null", "[1]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, claims string) {
+		merged, err := mergeCapabilities(claims, []string{"CP1"})
+		if err != nil {
+			return
+		}
+		var doc map[string]any
+		if json.Unmarshal([]byte(merged), &doc) != nil || !strings.Contains(strings.ToLower(merged), `"cp1"`) {
+			t.Fatalf("merged %q into %q", claims, merged)
+		}
+		again, err := mergeCapabilities(merged, []string{"CP1"})
+		if err != nil || again != merged {
+			t.Fatalf("second merge: %q, %v; want %q", again, err, merged)
+		}
+	})
 }

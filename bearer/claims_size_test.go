@@ -50,3 +50,22 @@ func TestOversizedClaimsChallengeIsNotForwarded(t *testing.T) {
 		t.Fatal("ClaimsChallenge refused claims at the limit")
 	}
 }
+
+// FuzzClaimsChallenge checks that any WWW-Authenticate value either yields no
+// challenge or claims of 1 to MaxClaimsBytes bytes, never a panic.
+func FuzzClaimsChallenge(f *testing.F) {
+	f.Add(caeHeader(claims))
+	f.Add(`Bearer realm="", error="insufficient_claims", claims="e30="`)
+	f.Add(`Bearer error="insufficient_claims", claims=e30`)
+	f.Add(`Basic realm="x", Bearer error="insufficient_claims", claims="\"e30=\""`)
+	f.Add(`Bearer error="insufficient_claims", claims="` + strings.Repeat("QUFB", 6000) + `"`)
+	f.Fuzz(func(t *testing.T, v string) {
+		got, ok := ClaimsChallenge(http.Header{"Www-Authenticate": {v}})
+		if ok && (got == "" || len(got) > MaxClaimsBytes) {
+			t.Fatalf("ok with %d bytes of claims", len(got))
+		}
+		if !ok && got != "" {
+			t.Fatal("claims returned without ok")
+		}
+	})
+}
