@@ -18,6 +18,7 @@ import (
 
 	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
+	"github.com/appcred/appcred/internal/wire"
 )
 
 // Environment variables read by the credentials, with azidentity's names.
@@ -367,6 +368,9 @@ func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestO
 	}
 	cl := c.plain
 	claims := opts.Claims
+	if err := wire.CheckClaimsSize(len(claims)); err != nil { // before any parsing
+		return Token{}, fmt.Errorf("%s: TokenRequestOptions.Claims: %w", c.name, err)
+	}
 	if opts.EnableCAE {
 		if cl, err = c.caeClient(); err != nil {
 			return Token{}, err

@@ -420,33 +420,12 @@ func orDefault(d, def, negative time.Duration) time.Duration {
 	return def
 }
 
-// sensitiveFields are form parameters whose values must never be echoed.
-var sensitiveFields = []string{"client_secret", "client_assertion", "assertion", "refresh_token", "code", "password"}
-
-// scrub removes secret request values from the parts of e that came from the
-// server, in case an authority echoes the request back in its error text.
+// scrub removes the secret values of the request (form and headers) from e,
+// in case an authority echoes the request back in its error text.
 func scrub(e *Error, form url.Values, hdr http.Header) {
-	var secrets []string
-	for _, k := range sensitiveFields {
-		for _, v := range form[k] {
-			if len(v) >= 4 {
-				secrets = append(secrets, v, url.QueryEscape(v))
-			}
-		}
-	}
-	for _, v := range hdr.Values("Authorization") {
-		if _, cred, ok := strings.Cut(v, " "); ok && len(cred) >= 4 {
-			secrets = append(secrets, cred)
-		}
-	}
-	if len(secrets) == 0 {
-		return
-	}
-	for _, f := range []*string{&e.OAuthError, &e.SubError, &e.Description, &e.ErrorURI, &e.Claims, &e.Timestamp, &e.TraceID, &e.CorrelationID} {
-		for _, s := range secrets {
-			if strings.Contains(*f, s) {
-				*f = strings.ReplaceAll(*f, s, "[REDACTED]")
-			}
-		}
+	var s Secrets
+	s.AddRequest(form, hdr)
+	if !s.Empty() {
+		s.scrubFields(e)
 	}
 }
