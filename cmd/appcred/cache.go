@@ -31,8 +31,9 @@ func init() { rootCmd.AddCommand(newCacheCmd()) }
 const envCache = "APPCRED_CACHE"
 
 // redisTimeout bounds each Redis call of the CLI (a remote Redis over TLS
-// needs more than the library's 100 ms default for its first call).
-const redisTimeout = time.Second
+// may need more than the library's 100 ms default for its first call; 250 ms
+// is the most a Redis outage may add).
+const redisTimeout = 250 * time.Millisecond
 
 // cacheFlags select the token cache of "appcred token" and "appcred cache".
 type cacheFlags struct {
@@ -124,6 +125,7 @@ func openRedis(loc, flag string, key []byte) (*openedCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", flag, u.Redacted(), err)
 	}
+	redis.SetLogger(quietRedis{}) // redisstore warns once, through slog, about an outage
 	client := redis.NewClient(opts)
 	s, err := redisstore.New(client, redisstore.Options{Key: key, Timeout: redisTimeout})
 	if err != nil {
@@ -132,6 +134,12 @@ func openRedis(loc, flag string, key []byte) (*openedCache, error) {
 	}
 	return &openedCache{store: s, source: u.Redacted(), close: client.Close}, nil
 }
+
+// quietRedis drops go-redis's own log lines (a line per failed dial).
+type quietRedis struct{}
+
+// Printf discards the message.
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // freshOnly hides stored tokens past their RefreshOn: a one-shot process
 // cannot refresh ahead in the background, so it asks for a new token rather
