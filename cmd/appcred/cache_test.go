@@ -110,7 +110,7 @@ func (c *counted) tokenRun(t *testing.T, env []string, wantPosts int64, extra ..
 }
 
 // TestTokenCachesByDefault: a second "appcred token" with the same
-// arguments makes no token request, through the default cache file
+// arguments makes no request at all (neither token nor discovery), through the default cache file
 // ($XDG_CACHE_HOME/appcred/token-cache.json, 0600 in a 0700 directory);
 // --no-cache asks again, and a purge makes the next run ask again.
 func TestTokenCachesByDefault(t *testing.T) {
@@ -119,8 +119,15 @@ func TestTokenCachesByDefault(t *testing.T) {
 	env := c.env("XDG_CACHE_HOME=" + xdg)
 	first := c.tokenRun(t, env, 1)
 	secretsInPlay = append(secretsInPlay, first)
+	gets := c.gets.Load()
+	if gets == 0 {
+		t.Fatal("the cold run made no discovery request: the counter does not see them")
+	}
 	if second := c.tokenRun(t, env, 1); second != first {
 		t.Error("the second run printed another token than the cached one")
+	}
+	if n := c.gets.Load() - gets; n != 0 {
+		t.Errorf("the warm run made %d discovery requests, want none (no request at all)", n)
 	}
 	file := filepath.Join(xdg, "appcred", "token-cache.json")
 	for path, want := range map[string]os.FileMode{file: 0o600, filepath.Dir(file): 0o700} {
