@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -263,4 +265,31 @@ func TestCacheFlagErrors(t *testing.T) {
 	mustFail(t, env, append(base, "--cache", "redis://:s3cr3tpw@127.0.0.1:6379/notadb"), "--cache", "redis://:xxxxx@")
 	mustFail(t, append(env, envCache+"=redis://:s3cr3tpw@127.0.0.1:6379/notadb"), base, envCache)
 	mustFail(t, nil, []string{"cache", "list", "-o", "yaml"}, "--output")
+}
+
+// BenchmarkTokenWarm is one whole "appcred token" process served from the
+// default cache file (a warm run: no request), what a script pays per call:
+// with --ca-file (which loads the system roots too), without it (as against
+// Entra: the cached token needs no TLS), and "appcred version" for the cost of
+// starting a process at all.
+func BenchmarkTokenWarm(b *testing.B) {
+	base := []string{"token", "--scope", seed.Scope, "--secret-env", "SEED_SECRET", "-o", "raw",
+		"--tenant", seed.TenantID, "--client-id", seed.ClientID, "--authority-host", auth.URL()}
+	env := append(os.Environ(), "SEED_SECRET="+seed.ClientSecret, "XDG_CACHE_HOME="+b.TempDir(), envCache+"=")
+	run := func(b *testing.B, args ...string) {
+		cmd := exec.Command(binPath, args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("appcred %v: %v\n%s", args, err, out)
+		}
+	}
+	withCA := append(slices.Clip(base), "--ca-file", auth.CAFile())
+	run(b, withCA...) // fills the cache
+	for name, args := range map[string][]string{"ca-file": withCA, "no-ca-file": base, "version-only": {"version"}} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				run(b, args...)
+			}
+		})
+	}
 }
