@@ -197,7 +197,8 @@ type cacheEntry struct {
 	ClientID  string    `json:"clientId"`
 	Authority string    `json:"authorityHost"`
 	Tenant    string    `json:"tenant"`
-	Kind      string    `json:"kind"`
+	Kind      string    `json:"kind"`            // app or obo
+	Extra     string    `json:"extra,omitempty"` // e.g. xms_cc=cp1 (CAE), an OBO user assertion hash
 	Scopes    []string  `json:"scopes"`
 	ExpiresOn time.Time `json:"expiresOn"`
 	Source    string    `json:"source"`
@@ -258,11 +259,8 @@ func listCache(ctx context.Context, f cacheFlags) ([]cacheEntry, error) {
 		if t == nil {
 			continue // expired or removed meanwhile
 		}
-		kind := p.Kind.String()
-		if p.Extra != "" {
-			kind += " (" + p.Extra + ")"
-		}
-		entries = append(entries, cacheEntry{ClientID: p.ClientID, Authority: p.Host, Tenant: p.Tenant, Kind: kind,
+		entries = append(entries, cacheEntry{ClientID: p.ClientID, Authority: p.Host, Tenant: p.Tenant,
+			Kind: p.Kind.String(), Extra: p.Extra,
 			Scopes: p.Scopes, ExpiresOn: t.ExpiresOn.UTC(), Source: c.source})
 	}
 	slices.SortFunc(entries, func(a, b cacheEntry) int {
@@ -282,7 +280,11 @@ func printCacheTable(w io.Writer, entries []cacheEntry) error {
 	fmt.Fprintln(tw, "CLIENT ID\tAUTHORITY HOST\tTENANT\tKIND\tSCOPES\tEXPIRES\tSOURCE")
 	now := time.Now()
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s\n", e.ClientID, e.Authority, e.Tenant, e.Kind,
+		kind := e.Kind
+		if e.Extra != "" {
+			kind += " " + e.Extra
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s\n", e.ClientID, e.Authority, e.Tenant, kind,
 			strings.Join(e.Scopes, " "), humanTime(e.ExpiresOn), relative(e.ExpiresOn, now), e.Source)
 	}
 	return tw.Flush()
