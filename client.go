@@ -376,9 +376,18 @@ func (c *Client) checkTenant(tenant string) error {
 }
 
 // RemoveTokensForClient removes every cached token of this client (all
-// tenants and scopes), from memory and from the cache store.
+// tenants and scopes), from memory and from the cache store. A store that
+// can list its keys ([cache.Lister], as the file and Redis stores) also
+// loses the client's tokens that only it holds (written by another process
+// or an earlier run); an error says which deletions failed.
 func (c *Client) RemoveTokensForClient(ctx context.Context) error {
 	c.cache.RemovePrefix(ctx, cache.ClientPrefix(c.clientID))
+	if _, ok := c.cfg.store.(cache.Lister); !ok {
+		return nil
+	}
+	if _, err := PurgeStore(ctx, c.cfg.store, c.clientID); err != nil {
+		return fmt.Errorf("RemoveTokensForClient: %w", err)
+	}
 	return nil
 }
 

@@ -28,6 +28,7 @@ type tokenFlags struct {
 	caFile, output               string
 	authority                    string // a whole authority URL, https://host/{tenant}
 	insecureLoopback             bool
+	cache                        cacheFlags
 }
 
 func newTokenCmd() *cobra.Command {
@@ -48,7 +49,12 @@ https://login.microsoftonline.com) and AZURE_REGIONAL_AUTHORITY_NAME (an Entra r
 
 --scope takes a scope ("https://graph.microsoft.com/.default") or a resource, like az's --resource
 ("https://graph.microsoft.com" becomes "https://graph.microsoft.com/.default"). With --issuer (a generic
-OpenID Connect issuer, no tenant) the scope is sent as given.`,
+OpenID Connect issuer, no tenant) the scope is sent as given.
+
+Tokens are cached, as az does, until shortly before they expire: by default in ` + displayDefaultCache() + `
+(MSAL's cache format, mode 0600), else in --cache FILE, in Redis with --cache redis://host:port/db
+(rediss:// for TLS; put a password in $` + envCache + ` rather than on the command line) or wherever $` + envCache + `
+points; --cache-key-env VAR encrypts it (AES-256-GCM), --no-cache skips it. See "appcred cache".`,
 		Example: `  export AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=...
   appcred token --scope https://graph.microsoft.com
   curl -H "$(appcred token --scope api://orders --output header)" https://orders.example.com/
@@ -75,6 +81,10 @@ OpenID Connect issuer, no tenant) the scope is sent as given.`,
 	fl.StringVar(&f.issuer, "issuer", "", "generic OpenID Connect issuer URL instead of an Entra authority (no tenant)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of extra CA certificates to trust (e.g. the local authority's ca.pem)")
 	outputFlag(cmd, &f.output, outJSON, outJSON, outRaw, outHeader)
+	addCacheFlags(cmd, &f.cache)
+	fl.BoolVar(&f.cache.noCache, "no-cache", false, "neither read nor write the token cache")
+	cmd.MarkFlagsMutuallyExclusive("no-cache", "cache")
+	cmd.MarkFlagsMutuallyExclusive("no-cache", "cache-key-env")
 	return cmd
 }
 
@@ -95,7 +105,12 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 	if err != nil {
 		return withHint(err, f)
 	}
-	c, err := appcred.New(req.authorityURL, req.clientID, req.proof, req.opts...)
+	cacheOpts, closeCache, err := cacheOption(f.cache)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeCache() }()
+	c, err := appcred.New(req.authorityURL, req.clientID, req.proof, append(req.opts, cacheOpts...)...)
 	if err != nil {
 		return withHint(err, f)
 	}
