@@ -80,6 +80,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rc, unknownHost())
 		return
 	}
+	rc.host = canonicalHost(rc.host) // one issuer per name, whatever its spelling
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
