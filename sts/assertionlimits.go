@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -75,11 +76,11 @@ func checkLifetime(claims jwt.MapClaims, now time.Time) *Error {
 	return nil
 }
 
-// lifetimeText prints a lifetime in seconds as a duration, or as "forever"
-// when it does not fit one.
+// lifetimeText prints a lifetime in seconds as a duration, or in days when
+// it is longer than a duration can hold.
 func lifetimeText(s float64) string {
 	if s >= float64(math.MaxInt64)/1e9 {
-		return "forever"
+		return strconv.FormatFloat(s/86400, 'f', 0, 64) + " days"
 	}
 	return time.Duration(s * 1e9).Round(time.Second).String()
 }

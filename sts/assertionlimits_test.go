@@ -84,6 +84,9 @@ func TestAssertionLimits(t *testing.T) {
 		t.Run(row.name, func(t *testing.T) {
 			r := f.post(t, aud, assertionForm(f.certApp, row.assertion, f.seed.Scope))
 			wantError(t, r, 401, "invalid_client", row.code)
+			if d, _ := r.body["error_description"].(string); row.code == 700024 && !strings.Contains(d, "valid for too long") {
+				t.Errorf("description %q does not say the assertion is valid for too long", d)
+			}
 		})
 	}
 	// The leniencies of DESIGN decision 6 stay: a day-long assertion with float
