@@ -343,7 +343,7 @@ func (a *Authority) CAPool() *x509.CertPool { return a.tls.CAPool }
 
 // TLSConfig is the server-side TLS configuration.
 func (a *Authority) TLSConfig() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{a.tls.Cert}, MinVersion: tls.VersionTLS12}
+	return &tls.Config{Certificates: []tls.Certificate{a.tls.Cert}, MinVersion: tls.VersionTLS12, CipherSuites: aeadCipherSuites}
 }
 
 // HTTPClient returns a new HTTP client (keep-alive, HTTP/1.1) that trusts the

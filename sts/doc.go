@@ -36,9 +36,18 @@
 //   - The Host header must name the authority (a certificate name or the
 //     listen address, with the port the request came in on), since it becomes
 //     the issuer, the discovery URLs and the expected assertion audience;
-//     localhost and 127.0.0.1 both work, as distinct issuers. Another Host is
+//     localhost and 127.0.0.1 both work, as distinct issuers; each name has one
+//     spelling (lower case, IPv4-mapped IPv6 as IPv4). Another Host is
 //     answered 400 invalid_instance, AADSTS50049 ("Unknown or invalid
 //     instance"), without echoing it.
+//   - The state directory must belong to the current user and not be
+//     writable by group or others; its files are read without following
+//     symbolic links and refused when another user owns or may write them.
+//   - Client assertions: canonical base64url, no "crit" header, RSA keys of at
+//     least 2048 bits, plausible times, valid for at most MaxAssertionLifetime.
+//     A v1 token's aud is the resource's registered identifier.
+//   - TLS 1.2 offers only AEAD suites; responses carry
+//     X-Content-Type-Options: nosniff; encoded slashes in paths are not routed.
 //   - The JWKS is served with max-age=300. Keys are not pre-published:
 //     RotateKey's key signs at once, so a resource server caching the JWKS by
 //     its header, without refetching on an unknown kid, may reject new tokens

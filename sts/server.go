@@ -75,11 +75,13 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Client-Request-Id", rc.correlationID)
 	}
 	w.Header().Set("X-Ms-Request-Id", rc.traceID)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !a.hosts.Load().allowed(r.Host, localPort(r)) {
 		rc.host = a.ownHost() // never echo an unknown Host
 		writeError(w, rc, unknownHost())
 		return
 	}
+	rc.host = canonicalHost(rc.host) // one issuer per name, whatever its spelling
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -91,7 +93,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	p := r.URL.Path
-	if len(p) < 2 || p[0] != '/' {
+	if len(p) < 2 || p[0] != '/' || hasEncodedSlash(r.URL) {
 		writeError(w, rc, notFound(p))
 		return
 	}
@@ -301,11 +303,16 @@ func (a *Authority) instanceDiscovery(w http.ResponseWriter, r *http.Request, rc
 				"Unknown or invalid instance."))
 			return
 		}
-		if seg, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); seg != "" {
-			tenant = seg
+		if seg, _, _ := strings.Cut(strings.TrimPrefix(u.EscapedPath(), "/"), "/"); seg != "" {
+			var ok bool
+			if tenant, ok = a.discoveryTenant(seg); !ok {
+				writeError(w, rc, newErr(http.StatusBadRequest, "invalid_request", codeTenantNotFound,
+					"The tenant in authorization_endpoint was not found in this authority's directory."))
+				return
+			}
 		}
-		if !strings.EqualFold(u.Host, rc.host) {
-			aliases = append(aliases, strings.ToLower(u.Host))
+		if h := canonicalHost(u.Host); h != rc.host {
+			aliases = append(aliases, h)
 		}
 	}
 	out := map[string]any{

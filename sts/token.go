@@ -161,6 +161,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		writeError(w, rc, e)
 		return
 	}
+	requested = registeredResource(res, requested)
 	p := mintParams{host: rc.host, tenant: t, client: client, resource: res, requested: requested, acr: acr, now: rc.now}
 	if cr != nil {
 		p.acrs = cr.acrs

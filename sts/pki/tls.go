@@ -183,11 +183,11 @@ func serverCertFits(cert, ca *x509.Certificate, names []string) bool {
 // readPair reads a PEM certificate (the first CERTIFICATE block) and a PEM
 // PKCS#8 private key (the first block).
 func readPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
-	certPEM, err := os.ReadFile(certPath)
+	certPEM, err := fsutil.ReadPrivateFile(certPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	keyPEM, err := os.ReadFile(keyPath)
+	keyPEM, err := fsutil.ReadPrivateFile(keyPath)
 	if err != nil {
 		return nil, nil, err
 	}
