@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -92,12 +93,37 @@ func DefaultHTTPClient(extraCAs ...[]byte) *http.Client {
 	t.MaxIdleConnsPerHost = 16
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(extraCAs) > 0 {
-		t.TLSClientConfig.RootCAs = TrustingPool(extraCAs...)
+		t.TLSClientConfig = lazyRootsConfig(extraCAs)
 	}
 	return &http.Client{
 		Transport:     t,
 		Timeout:       60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// lazyRootsConfig verifies servers against the system roots plus extraCAs,
+// loading the roots on the first handshake rather than now: a process that
+// answers from its token cache never pays for parsing them. Verification is
+// what crypto/tls does itself (chain to the roots, the server name, any key
+// usage as Go's default), done in VerifyConnection because the pool is built
+// late.
+func lazyRootsConfig(extraCAs [][]byte) *tls.Config {
+	roots := sync.OnceValue(func() *x509.CertPool { return TrustingPool(extraCAs...) })
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by VerifyConnection below, never skipped
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: server sent no certificate")
+			}
+			opts := x509.VerifyOptions{DNSName: cs.ServerName, Roots: roots(), Intermediates: x509.NewCertPool()}
+			for _, c := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		},
 	}
 }
 
