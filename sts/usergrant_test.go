@@ -32,17 +32,8 @@ const (
 // v1 one (legacy).
 type oboFixture struct {
 	*fixture
-	logs          *syncBuffer
-	cli, middle   string // client ids
-	middleSecret  string
-	orders        string // client id of the v2 downstream API
-	legacyURI     string // identifier URI of the v1 downstream API
-	alice         directory.User
-	daemonForMid  string // a client-credentials app granted a role on middle
-	daemonSecret  string
-	middleScope   string
-	ordersScope   string
-	legacyScopeV2 string
+	oboApps
+	logs *syncBuffer
 }
 
 // syncBuffer is a log sink safe for the server's goroutines.
@@ -67,8 +58,29 @@ func startOBO(t testing.TB, opts sts.Options) *oboFixture {
 	t.Helper()
 	logs := &syncBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f := &oboFixture{fixture: start(t, opts), logs: logs, legacyURI: "https://legacy.example/"}
-	a, tid := f.a, f.seed.TenantID
+	f := &oboFixture{fixture: start(t, opts), logs: logs}
+	f.oboApps = provisionOBO(t, f.a, f.seed)
+	return f
+}
+
+// oboApps are the apps and user provisionOBO makes.
+type oboApps struct {
+	cli, middle  string // client ids
+	middleSecret string
+	orders       string // client id of the v2 downstream API
+	legacyURI    string // identifier URI of the v1 downstream API
+	alice        directory.User
+	daemonForMid string // a client-credentials app granted a role on middle
+	daemonSecret string
+	middleScope  string
+	ordersScope  string
+}
+
+// provisionOBO adds the apps of oboFixture and the user alice to the seed tenant.
+func provisionOBO(t testing.TB, a *sts.Authority, seed *sts.Seed) oboApps {
+	t.Helper()
+	tid := seed.TenantID
+	f := oboApps{legacyURI: "https://legacy.example/", middleScope: "api://middle/access_as_user", ordersScope: "api://orders/Orders.Read"}
 	must := func(app directory.App, err error) directory.App {
 		t.Helper()
 		if err != nil {
@@ -93,14 +105,13 @@ func startOBO(t testing.TB, opts sts.Options) *oboFixture {
 	if _, err := a.AddCertificate(tid, f.middle, good.certPEM); err != nil {
 		t.Fatal(err)
 	}
-	f.daemonForMid, f.daemonSecret = f.seed.ClientID, f.seed.ClientSecret
-	if err := a.Grant(tid, f.seed.ClientID, "api://middle", "Jobs.Run"); err != nil {
+	f.daemonForMid, f.daemonSecret = seed.ClientID, seed.ClientSecret
+	if err := a.Grant(tid, seed.ClientID, "api://middle", "Jobs.Run"); err != nil {
 		t.Fatal(err)
 	}
 	if f.alice, err = a.AddUser(tid, directory.User{UPN: aliceUPN, DisplayName: "Alice", Password: alicePassword}); err != nil {
 		t.Fatal(err)
 	}
-	f.middleScope, f.ordersScope = "api://middle/access_as_user", "api://orders/Orders.Read"
 	return f
 }
 
@@ -108,7 +119,7 @@ func (f *oboFixture) jwks() string { return f.a.TenantURL(f.seed.TenantID) + "/d
 
 func (f *oboFixture) v1URL() string { return f.a.TenantURL(f.seed.TenantID) + "/oauth2/token" }
 
-func (f *oboFixture) passwordForm(clientID, scope string) url.Values {
+func (f *oboApps) passwordForm(clientID, scope string) url.Values {
 	return url.Values{"grant_type": {"password"}, "client_id": {clientID}, "username": {aliceUPN},
 		"password": {alicePassword}, "scope": {scope}, "client_info": {"1"}}
 }
@@ -123,7 +134,7 @@ func (f *oboFixture) userToken(t testing.TB) string {
 	return r.body["access_token"].(string)
 }
 
-func (f *oboFixture) oboForm(assertion, scope string) url.Values {
+func (f *oboApps) oboForm(assertion, scope string) url.Values {
 	return url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "client_id": {f.middle},
 		"client_secret": {f.middleSecret}, "assertion": {assertion}, "requested_token_use": {"on_behalf_of"},
 		"scope": {scope}, "client_info": {"1"}}
