@@ -119,6 +119,7 @@ type delegatedGrant struct {
 	requested string
 	scp       []string
 	oidc      []string
+	dflt      bool // "{resource}/.default" was asked: echoed in the response scope
 }
 
 func (g *delegatedGrant) asked(oidcScope string) bool { return slices.Contains(g.oidc, oidcScope) }
@@ -171,6 +172,7 @@ func delegatedScopes(t *directory.TenantIndex, client *directory.App, req *token
 	case g.requested == "":
 		return nil, invalidScope(req.scope, "Ask for a scope of an API, such as api://orders/Orders.Read.")
 	}
+	g.dflt = all && !(v1 && req.resource != "")
 	return g, g.resolve(t, client, names, all)
 }
 
@@ -206,13 +208,17 @@ func invalidScope(scope, why string) *Error {
 }
 
 // responseScope is the "scope" of the response: the granted scopes named
-// through the resource as the client wrote it, then the OpenID Connect
-// scopes asked for.
+// through the resource as the client wrote it ("{resource}/.default" too
+// when it was asked: MSAL Go fails a response missing a requested scope),
+// then the OpenID Connect scopes asked for.
 func (g *delegatedGrant) responseScope() string {
 	base := strings.TrimRight(g.requested, "/") + "/"
-	out := make([]string, 0, len(g.scp)+len(g.oidc))
+	out := make([]string, 0, len(g.scp)+len(g.oidc)+1)
 	for _, s := range g.scp {
 		out = append(out, base+s)
+	}
+	if g.dflt {
+		out = append(out, base+".default")
 	}
 	return strings.Join(append(out, g.oidc...), " ")
 }

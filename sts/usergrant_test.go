@@ -261,8 +261,8 @@ func TestOnBehalfOf(t *testing.T) {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
 		_, c := f.verifyToken(t, r.body["access_token"].(string), f.jwks())
-		if c["scp"] != "Orders.Read" {
-			t.Errorf("scp %v", c["scp"])
+		if c["scp"] != "Orders.Read" || r.body["scope"] != "api://orders/Orders.Read api://orders/.default" {
+			t.Errorf("scp %v, scope %v", c["scp"], r.body["scope"])
 		}
 	})
 }
