@@ -189,6 +189,19 @@ func pythonInterpreter(t *testing.T) string {
 // print any of secrets, on stdout or stderr.
 func runPython(t *testing.T, py, script, caFile string, cfg any, secrets ...string) []pyResult {
 	t.Helper()
+	var out struct {
+		Versions map[string]string `json:"versions"`
+		Results  []pyResult        `json:"results"`
+	}
+	runPythonJSON(t, py, script, caFile, cfg, &out, secrets...)
+	t.Logf("%s: %v", script, out.Versions)
+	return out.Results
+}
+
+// runPythonJSON is runPython for any output shape: it decodes the script's
+// JSON output into out.
+func runPythonJSON(t *testing.T, py, script, caFile string, cfg, out any, secrets ...string) {
+	t.Helper()
 	in, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -222,15 +235,9 @@ func runPython(t *testing.T, py, script, caFile string, cfg any, secrets ...stri
 	if err != nil {
 		t.Fatalf("%s %s: %v (timeout %v)\nstderr:\n%s", py, script, err, pythonTimeout, tail(stderr.String(), 4000))
 	}
-	var out struct {
-		Versions map[string]string `json:"versions"`
-		Results  []pyResult        `json:"results"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
 		t.Fatalf("%s printed no JSON result: %v\nstderr:\n%s", script, err, tail(stderr.String(), 4000))
 	}
-	t.Logf("%s: %v", script, out.Versions)
-	return out.Results
 }
 
 // pythonEnv is the current environment without variables that would change
