@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/appcred/appcred/sts"
 )
@@ -54,7 +55,18 @@ func TestAuthorityUsersConsentAndUserToken(t *testing.T) {
 		}
 		return strings.TrimSpace(out.String()), err
 	}
-	tok, err := userToken()
+	// The running authority rereads directory.json at most every 100 ms.
+	poll := func(done func(error) bool) (string, error) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			tok, err := userToken()
+			if done(err) || time.Now().After(deadline) {
+				return tok, err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	tok, err := poll(func(err error) bool { return err == nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +78,7 @@ func TestAuthorityUsersConsentAndUserToken(t *testing.T) {
 		t.Fatalf("claims %v", claims)
 	}
 	runAuthority(t, nil, "user", "remove", "--state", state, "alice@contoso.test")
-	if _, err := userToken(); err == nil || !strings.Contains(err.Error(), "AADSTS50126") {
+	if _, err := poll(func(err error) bool { return err != nil }); err == nil || !strings.Contains(err.Error(), "AADSTS50126") {
 		t.Fatalf("user-token after remove: %v, want AADSTS50126", err)
 	}
 	t.Setenv("ALICE_PW", "")
