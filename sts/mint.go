@@ -26,13 +26,18 @@ type mintParams struct {
 	now       time.Time
 }
 
+// stdClaims are the audience, issuer and times every token carries.
+type stdClaims struct {
+	Aud string `json:"aud"`
+	Iss string `json:"iss"`
+	Iat int64  `json:"iat"`
+	Nbf int64  `json:"nbf"`
+	Exp int64  `json:"exp"`
+}
+
 // claimsV2 are the claims of a v2 app-only access token (entra-protocol.md §6).
 type claimsV2 struct {
-	Aud    string   `json:"aud"`
-	Iss    string   `json:"iss"`
-	Iat    int64    `json:"iat"`
-	Nbf    int64    `json:"nbf"`
-	Exp    int64    `json:"exp"`
+	stdClaims
 	Azp    string   `json:"azp"`
 	Azpacr string   `json:"azpacr"`
 	Idtyp  string   `json:"idtyp"`
@@ -48,11 +53,7 @@ type claimsV2 struct {
 
 // claimsV1 are the claims of a v1 app-only access token.
 type claimsV1 struct {
-	Aud      string   `json:"aud"`
-	Iss      string   `json:"iss"`
-	Iat      int64    `json:"iat"`
-	Nbf      int64    `json:"nbf"`
-	Exp      int64    `json:"exp"`
+	stdClaims
 	Appid    string   `json:"appid"`
 	Appidacr string   `json:"appidacr"`
 	Idp      string   `json:"idp"`
@@ -82,8 +83,8 @@ func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
 	if p.resource.TokenVersion() == 2 {
 		header = key.HeaderV2
 		payload, err = json.Marshal(claimsV2{
-			Aud: p.resource.ClientID, Iss: "https://" + p.host + "/" + p.tenant.ID() + "/v2.0",
-			Iat: iat, Nbf: iat, Exp: exp,
+			stdClaims: stdClaims{Aud: p.resource.ClientID, Iss: "https://" + p.host + "/" + p.tenant.ID() + "/v2.0",
+				Iat: iat, Nbf: iat, Exp: exp},
 			Azp: p.client.ClientID, Azpacr: p.acr, Idtyp: "app",
 			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
 			Uti: uti, Ver: "2.0", Acrs: p.acrs, XmsCC: p.xmsCC,
@@ -92,8 +93,8 @@ func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
 		header = key.HeaderV1
 		iss := "https://sts.windows.net/" + p.tenant.ID() + "/"
 		payload, err = json.Marshal(claimsV1{
-			Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp,
-			Appid: p.client.ClientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
+			stdClaims: stdClaims{Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp},
+			Appid:     p.client.ClientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
 			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
 			Uti: uti, Ver: "1.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})

@@ -1,7 +1,6 @@
 package sts
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -184,29 +183,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 }
 
 func (a *Authority) writeToken(w http.ResponseWriter, rc *reqCtx, tok, resource string, v1 bool) {
-	secs := int64(a.lifetime / 1e9)
-	var b []byte
-	if v1 {
-		s := strconv.FormatInt(secs, 10)
-		b, _ = json.Marshal(struct {
-			TokenType    string `json:"token_type"`
-			ExpiresIn    string `json:"expires_in"`
-			ExtExpiresIn string `json:"ext_expires_in"`
-			ExpiresOn    string `json:"expires_on"`
-			NotBefore    string `json:"not_before"`
-			Resource     string `json:"resource"`
-			AccessToken  string `json:"access_token"`
-		}{"Bearer", s, s, strconv.FormatInt(rc.now.Unix()+secs, 10), strconv.FormatInt(rc.now.Unix(), 10), resource, tok})
-	} else {
-		b, _ = json.Marshal(struct {
-			TokenType    string `json:"token_type"`
-			ExpiresIn    int64  `json:"expires_in"`
-			ExtExpiresIn int64  `json:"ext_expires_in"`
-			RefreshIn    int64  `json:"refresh_in,omitempty"`
-			AccessToken  string `json:"access_token"`
-		}{"Bearer", secs, secs, int64(a.opts.RefreshIn / 1e9), tok})
-	}
-	writeTokenBody(w, b)
+	a.writeTokenResponse(w, &tokenResponse{accessToken: tok, resource: resource, now: rc.now}, v1)
 }
 
 // writeTokenBody answers 200 with a JSON token response, never cached.

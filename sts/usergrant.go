@@ -80,7 +80,7 @@ func (a *Authority) userGrant(w http.ResponseWriter, rc *reqCtx, snap *snapshot,
 			"The local authority could not sign the token."))
 		return
 	}
-	a.writeUserToken(w, rc, res, v1)
+	a.writeTokenResponse(w, res, v1)
 }
 
 // userClient identifies the calling app: a public client may use the

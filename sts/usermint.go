@@ -26,11 +26,7 @@ type userMint struct {
 
 // claimsUserV2 are the claims of a v2 delegated access token (entra-protocol.md §6.3).
 type claimsUserV2 struct {
-	Aud               string `json:"aud"`
-	Iss               string `json:"iss"`
-	Iat               int64  `json:"iat"`
-	Nbf               int64  `json:"nbf"`
-	Exp               int64  `json:"exp"`
+	stdClaims
 	Azp               string `json:"azp"`
 	Azpacr            string `json:"azpacr"`
 	Name              string `json:"name,omitempty"`
@@ -45,11 +41,7 @@ type claimsUserV2 struct {
 
 // claimsUserV1 are the claims of a v1 delegated access token.
 type claimsUserV1 struct {
-	Aud        string   `json:"aud"`
-	Iss        string   `json:"iss"`
-	Iat        int64    `json:"iat"`
-	Nbf        int64    `json:"nbf"`
-	Exp        int64    `json:"exp"`
+	stdClaims
 	Acr        string   `json:"acr"`
 	Amr        []string `json:"amr"`
 	Appid      string   `json:"appid"`
@@ -67,11 +59,7 @@ type claimsUserV1 struct {
 
 // claimsID are the claims of a v2 id_token for the calling app.
 type claimsID struct {
-	Aud               string `json:"aud"`
-	Iss               string `json:"iss"`
-	Iat               int64  `json:"iat"`
-	Nbf               int64  `json:"nbf"`
-	Exp               int64  `json:"exp"`
+	stdClaims
 	Name              string `json:"name,omitempty"`
 	Oid               string `json:"oid"`
 	PreferredUsername string `json:"preferred_username"`
@@ -80,8 +68,9 @@ type claimsID struct {
 	Ver               string `json:"ver"`
 }
 
-// userResponse is a signed user token response, before encoding.
-type userResponse struct {
+// tokenResponse is a signed token response, before encoding; app-only
+// responses fill in the access token and resource only.
+type tokenResponse struct {
 	accessToken, refreshToken, idToken, clientInfo, scope, resource string
 	now                                                             time.Time
 }
@@ -95,38 +84,39 @@ func pairwiseSub(tid, oid, clientID string) string {
 
 // mintUserResponse signs the access token (and id_token) and issues the
 // refresh token that p asks for.
-func (a *Authority) mintUserResponse(key *pki.SigningKey, p userMint) (*userResponse, error) {
+func (a *Authority) mintUserResponse(key *pki.SigningKey, p userMint) (*tokenResponse, error) {
 	uti, err := newUTI()
 	if err != nil {
 		return nil, err
 	}
 	tid, u, g := p.tenant.ID(), p.user, p.grant
 	iat, exp := p.now.Unix(), p.now.Add(a.lifetime).Unix()
+	std := func(aud, iss string) stdClaims { return stdClaims{Aud: aud, Iss: iss, Iat: iat, Nbf: iat, Exp: exp} }
 	sub := pairwiseSub(tid, u.ObjectID, p.client.ClientID)
 	issV2 := "https://" + p.host + "/" + tid + "/v2.0"
 	scp := strings.Join(g.scp, " ")
 	var payload []byte
 	header := key.HeaderV2
 	if g.resource.TokenVersion() == 2 {
-		payload, err = json.Marshal(claimsUserV2{Aud: g.resource.ClientID, Iss: issV2, Iat: iat, Nbf: iat, Exp: exp,
+		payload, err = json.Marshal(claimsUserV2{stdClaims: std(g.resource.ClientID, issV2),
 			Azp: p.client.ClientID, Azpacr: p.acr, Name: u.DisplayName, Oid: u.ObjectID, PreferredUsername: u.UPN,
 			Scp: scp, Sub: sub, Tid: tid, Uti: uti, Ver: "2.0"})
 	} else {
 		header = key.HeaderV1
-		payload, err = json.Marshal(claimsUserV1{Aud: g.requested, Iss: "https://sts.windows.net/" + tid + "/",
-			Iat: iat, Nbf: iat, Exp: exp, Acr: "1", Amr: []string{"pwd"}, Appid: p.client.ClientID, Appidacr: p.acr,
+		payload, err = json.Marshal(claimsUserV1{stdClaims: std(g.requested, "https://sts.windows.net/"+tid+"/"),
+			Acr: "1", Amr: []string{"pwd"}, Appid: p.client.ClientID, Appidacr: p.acr,
 			Name: u.DisplayName, Oid: u.ObjectID, Scp: scp, Sub: sub, Tid: tid, UniqueName: u.UPN, Upn: u.UPN,
 			Uti: uti, Ver: "1.0"})
 	}
 	if err != nil {
 		return nil, err
 	}
-	out := &userResponse{scope: g.responseScope(), resource: g.requested, now: p.now}
+	out := &tokenResponse{scope: g.responseScope(), resource: g.requested, now: p.now}
 	if out.accessToken, err = signJWT(key, header, payload); err != nil {
 		return nil, err
 	}
 	if g.asked("openid") || g.asked("profile") {
-		idp, _ := json.Marshal(claimsID{Aud: p.client.ClientID, Iss: issV2, Iat: iat, Nbf: iat, Exp: exp,
+		idp, _ := json.Marshal(claimsID{stdClaims: std(p.client.ClientID, issV2),
 			Name: u.DisplayName, Oid: u.ObjectID, PreferredUsername: u.UPN, Sub: sub, Tid: tid, Ver: "2.0"})
 		if out.idToken, err = signJWT(key, key.HeaderV2, idp); err != nil {
 			return nil, err
@@ -146,17 +136,18 @@ func (a *Authority) mintUserResponse(key *pki.SigningKey, p userMint) (*userResp
 	return out, nil
 }
 
-// writeUserToken answers with a user token response (entra-protocol.md
-// §4.2): v2 with integer lifetimes, v1 with strings plus expires_on,
-// not_before and resource.
-func (a *Authority) writeUserToken(w http.ResponseWriter, rc *reqCtx, r *userResponse, v1 bool) {
+// writeTokenResponse answers with a token response (entra-protocol.md §4.2,
+// §5.1): v2 with integer lifetimes, v1 with strings plus expires_on,
+// not_before and resource; scope, refresh_token, id_token and client_info
+// only when set.
+func (a *Authority) writeTokenResponse(w http.ResponseWriter, r *tokenResponse, v1 bool) {
 	secs := int64(a.lifetime / time.Second)
 	var b []byte
 	if v1 {
 		s := strconv.FormatInt(secs, 10)
 		b, _ = json.Marshal(struct {
 			TokenType    string `json:"token_type"`
-			Scope        string `json:"scope"`
+			Scope        string `json:"scope,omitempty"`
 			ExpiresIn    string `json:"expires_in"`
 			ExtExpiresIn string `json:"ext_expires_in"`
 			ExpiresOn    string `json:"expires_on"`
@@ -171,7 +162,7 @@ func (a *Authority) writeUserToken(w http.ResponseWriter, rc *reqCtx, r *userRes
 	} else {
 		b, _ = json.Marshal(struct {
 			TokenType    string `json:"token_type"`
-			Scope        string `json:"scope"`
+			Scope        string `json:"scope,omitempty"`
 			ExpiresIn    int64  `json:"expires_in"`
 			ExtExpiresIn int64  `json:"ext_expires_in"`
 			RefreshIn    int64  `json:"refresh_in,omitempty"`
