@@ -136,10 +136,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		return
 	}
 	switch req.grantType {
-	case "client_credentials":
-	case grantPassword, grantJWTBearer, grantRefreshToken:
-		a.userGrant(w, rc, snap, t, req, seg, v1)
-		return
+	case "client_credentials", grantPassword, grantJWTBearer, grantRefreshToken:
 	case "":
 		writeError(w, rc, missingParam("grant_type"))
 		return
@@ -154,6 +151,10 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 			writeError(w, rc, e)
 			return
 		}
+	}
+	if req.grantType != "client_credentials" {
+		a.userGrant(w, rc, snap, t, req, seg, v1)
+		return
 	}
 	client, acr, e := a.authenticate(t, req, rc, seg, v1)
 	if e != nil {
