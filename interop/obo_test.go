@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"maps"
 	"net/url"
 	"slices"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/appcred/appcred/proof"
 
 	"github.com/appcred/appcred/sts/directory"
 )
@@ -90,7 +93,34 @@ func TestMSALPythonOnBehalfOf(t *testing.T) {
 	t.Parallel()
 	py := pythonInterpreter(t)
 	o := startOBO(t)
-	tid := o.seed.TenantID
+	user := o.userClaims(t, o.userToken)
+	if user["aud"] != o.middle || user["azp"] != o.cli || user["azpacr"] != "0" || user["scp"] != "access_as_user" ||
+		user["oid"] != o.alice.ObjectID {
+		t.Errorf("user token claims %v", user)
+	}
+	cf := o.writeCertFiles(t)
+	for _, tc := range []struct {
+		name string
+		cred map[string]any
+		acr  string
+	}{
+		{"secret", map[string]any{"middle_secret": o.middleSecret}, "1"},
+		{"certificate", map[string]any{"middle_key_path": cf.key, "middle_thumbprint": proof.SHA1Hex(o.cert.Leaf)}, "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := map[string]any{
+				"authority": o.a.URL(), "tenant": o.seed.TenantID, "user_token": o.userToken, "username": o.upn,
+				"middle_client_id": o.middle, "downstream_scope": o.downstreamScope,
+			}
+			maps.Copy(cfg, tc.cred)
+			o.runMSALPythonOBO(t, py, cfg, tc.acr)
+		})
+	}
+}
+
+// runMSALPythonOBO runs testdata/msal_obo.py with cfg and checks its result.
+func (o *oboSetup) runMSALPythonOBO(t *testing.T, py string, cfg map[string]any, acr string) {
+	t.Helper()
 	var out struct {
 		Versions            map[string]string `json:"versions"`
 		Error               string            `json:"error"`
@@ -101,26 +131,18 @@ func TestMSALPythonOnBehalfOf(t *testing.T) {
 		SilentTokenRequests int               `json:"silent_token_requests"`
 		SilentSameToken     bool              `json:"silent_same_token"`
 	}
-	runPythonJSON(t, py, "msal_obo.py", o.a.CAFile(), map[string]any{
-		"authority": o.a.URL(), "tenant": tid, "user_token": o.userToken, "username": o.upn,
-		"middle_client_id": o.middle, "middle_secret": o.middleSecret, "downstream_scope": o.downstreamScope,
-	}, &out, o.userToken, o.middleSecret)
+	runPythonJSON(t, py, "msal_obo.py", o.a.CAFile(), cfg, &out, o.userToken, o.middleSecret)
 	t.Logf("msal_obo.py: %v", out.Versions)
 	if out.Error != "" {
 		t.Fatalf("MSAL Python: %s", out.Error)
 	}
-	user := o.userClaims(t, o.userToken)
-	if user["aud"] != o.middle || user["azp"] != o.cli || user["azpacr"] != "0" || user["scp"] != "access_as_user" ||
-		user["oid"] != o.alice.ObjectID {
-		t.Errorf("user token claims %v", user)
-	}
-	o.checkDownstream(t, out.OBOToken, "1")
+	o.checkDownstream(t, out.OBOToken, acr)
 	for _, k := range []string{"client_info", "expires_in", "ext_expires_in", "id_token_claims", "scope", "token_type"} {
 		if !slices.Contains(out.OBOResultKeys, k) {
 			t.Errorf("MSAL's OBO result has no %s (keys %v)", k, out.OBOResultKeys)
 		}
 	}
-	if want := o.alice.ObjectID + "." + tid; out.Account != want {
+	if want := o.alice.ObjectID + "." + o.seed.TenantID; out.Account != want {
 		t.Errorf("home account id %q, want %q (from client_info)", out.Account, want)
 	}
 	if out.TokenRequests != 1 || out.SilentTokenRequests != 1 || !out.SilentSameToken {
@@ -258,6 +280,39 @@ func TestAzidentityOnBehalfOf(t *testing.T) {
 			}
 			if n := counter.tokens.Load(); n != before {
 				t.Errorf("a repeated GetToken made %d more token requests, want a cache hit", n-before)
+			}
+		})
+	}
+}
+
+// TestAzureIdentityPythonOnBehalfOf runs azure-identity 1.13.0b2's
+// OnBehalfOfCredential (secret and PEM certificate) against the authority:
+// its account is built from the id_token and client_info, and the second
+// get_token is answered without a token request.
+func TestAzureIdentityPythonOnBehalfOf(t *testing.T) {
+	t.Parallel()
+	py := pythonInterpreter(t)
+	o := startOBO(t)
+	cf := o.writeCertFiles(t)
+	cases := []pyCase{
+		{Name: "obo-secret", ClientID: o.middle, Scope: o.downstreamScope, Secret: o.middleSecret, UserAssertion: o.userToken, acr: "1"},
+		{Name: "obo-cert", ClientID: o.middle, Scope: o.downstreamScope, CertificatePath: cf.combined, UserAssertion: o.userToken, acr: "2"},
+	}
+	results := runPython(t, py, "azure_identity_client.py", o.a.CAFile(), map[string]any{
+		"authority": o.a.URL(), "tenant": o.seed.TenantID, "ca_file": o.a.CAFile(), "cases": cases,
+	}, o.middleSecret, o.userToken)
+	if len(results) != len(cases) {
+		t.Fatalf("%d results for %d cases", len(results), len(cases))
+	}
+	for i, r := range results {
+		t.Run(cases[i].Name, func(t *testing.T) {
+			if r.Error != "" {
+				t.Fatalf("azure-identity: %s", r.Error)
+			}
+			o.checkDownstream(t, r.AccessToken, cases[i].acr)
+			if r.TokenRequests != 1 || r.SilentTokenRequests != 1 || !r.SilentSameToken {
+				t.Errorf("token requests %d then %d in all, same token %v; want 1, 1 and a cache hit",
+					r.TokenRequests, r.SilentTokenRequests, r.SilentSameToken)
 			}
 		})
 	}

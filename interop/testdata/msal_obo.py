@@ -5,14 +5,15 @@ config on stdin (never argv):
 
     {"authority": "https://127.0.0.1:PORT", "tenant": "...",
      "user_token": "...", "username": "...",
-     "middle_client_id": "...", "middle_secret": "...",
+     "middle_client_id": "...", "middle_secret": "...",   # or
+     "middle_key_path": "key.pem", "middle_thumbprint": "SHA-1 hex",
      "downstream_scope": "api://orders/Orders.Read"}
 
 1. (The user's token for the middle tier comes from the caller: MSAL Python
    1.21's acquire_token_by_username_password first asks
    https://{host}/common/userrealm/... without the authority's port, which
    a loopback authority on another port cannot answer.)
-2. ConfidentialClientApplication (the middle tier, with its secret)
+2. ConfidentialClientApplication (the middle tier, with its secret or certificate)
    .acquire_token_on_behalf_of(downstream scope, user token).
 3. acquire_token_silent(downstream scope, the account from step 2): must be
    answered from MSAL's cache (no token request).
@@ -56,9 +57,13 @@ def error_of(result):
 def run(cfg):
     out = {}
     authority = cfg["authority"] + "/" + cfg["tenant"]
+    if "middle_secret" in cfg:
+        cred = cfg["middle_secret"]
+    else:
+        with open(cfg["middle_key_path"]) as f:
+            cred = {"private_key": f.read(), "thumbprint": cfg["middle_thumbprint"]}
     cca = msal.ConfidentialClientApplication(
-        cfg["middle_client_id"], authority=authority, client_credential=cfg["middle_secret"],
-        instance_discovery=False)
+        cfg["middle_client_id"], authority=authority, client_credential=cred, instance_discovery=False)
     global _token_requests
     _token_requests = 0
     scopes = [cfg["downstream_scope"]]
