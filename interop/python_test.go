@@ -35,10 +35,10 @@ type pyCase struct {
 	PublicCert bool   `json:"public_certificate,omitempty"`
 	// azure-identity CertificateCredential.
 	CertificatePath string `json:"certificate_path,omitempty"`
+	Password        string `json:"password,omitempty"`
+	SendChain       bool   `json:"send_certificate_chain,omitempty"`
 	// azure-identity OnBehalfOfCredential: the user's token for the app.
 	UserAssertion string `json:"user_assertion,omitempty"`
-	Password      string `json:"password,omitempty"`
-	SendChain     bool   `json:"send_certificate_chain,omitempty"`
 
 	resource, acr string // expectations, not sent
 	wantErr       string // the client must fail with this in its error
