@@ -297,6 +297,25 @@ func TestRefreshTokenGrant(t *testing.T) {
 	if rt3 != nil {
 		t.Errorf("no offline_access asked, yet a refresh token")
 	}
+	t.Run("on-behalf-of refresh token, redeemed by the middle tier", func(t *testing.T) {
+		r := f.post(t, f.tokenURL(), f.oboForm(f.userToken(t), f.ordersScope+" offline_access"))
+		rt, _ := r.body["refresh_token"].(string)
+		if r.status != http.StatusOK || rt == "" {
+			t.Fatalf("OBO with offline_access: %d %s", r.status, r.raw)
+		}
+		wantError(t, redeem(rt, f.cli), 400, "invalid_grant", 70000) // not the cli's
+		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {f.middle}, "client_secret": {f.middleSecret},
+			"refresh_token": {rt}, "scope": {f.ordersScope + " offline_access"}}
+		r2 := f.post(t, f.tokenURL(), form)
+		if r2.status != http.StatusOK {
+			t.Fatalf("refresh by the middle tier: %d %s", r2.status, r2.raw)
+		}
+		_, c := f.verifyToken(t, r2.body["access_token"].(string), f.jwks())
+		wantClaims(t, c, map[string]any{"aud": f.orders, "scp": "Orders.Read", "oid": f.alice.ObjectID, "azp": f.middle, "azpacr": "1"})
+		form.Del("client_secret")
+		form.Set("refresh_token", r2.body["refresh_token"].(string))
+		wantError(t, f.post(t, f.tokenURL(), form), 401, "invalid_client", 7000218) // confidential: credential needed
+	})
 	t.Run("consent revoked", func(t *testing.T) {
 		rt := f.post(t, f.tokenURL(), f.passwordForm(f.cli, f.middleScope+" offline_access")).body["refresh_token"].(string)
 		if err := f.a.Consent(f.seed.TenantID, f.cli, "api://middle"); err != nil {
@@ -392,10 +411,13 @@ func TestUserGrantErrors(t *testing.T) {
 			bodies.WriteString(r.raw)
 		})
 	}
-	// A forged user token with the right claims is accepted: the rows above
-	// fail for the reason they name.
-	if r := f.post(t, f.tokenURL(), f.oboForm(f.forge(t, userClaims(func(jwt.MapClaims) {})), f.ordersScope)); r.status != http.StatusOK {
-		t.Fatalf("well-formed assertion: %d %s", r.status, r.raw)
+	// A forged user token with the right claims is accepted (aud the client id
+	// or an identifier URI): the rows above fail for the reason they name.
+	for _, aud := range []string{f.middle, "api://middle", "API://middle/"} {
+		form := f.oboForm(f.forge(t, userClaims(func(c jwt.MapClaims) { c["aud"] = aud })), f.ordersScope)
+		if r := f.post(t, f.tokenURL(), form); r.status != http.StatusOK {
+			t.Fatalf("well-formed assertion for %s: %d %s", aud, r.status, r.raw)
+		}
 	}
 	out := bodies.String() + f.logs.String()
 	for _, secret := range []string{alicePassword, "wrong-password-x1", user, tampered, f.middleSecret, user[strings.LastIndexByte(user, '.')+1:]} {
