@@ -85,6 +85,7 @@ type Authority struct {
 	seed     *Seed
 	log      *slog.Logger
 	lifetime time.Duration
+	refresh  refreshStore // refresh tokens issued by the user grants, hashed, in memory
 
 	subs      []directory.Subscription // from the config, for the intercept mode's Resource Manager
 	icept     *interceptMode

@@ -1,6 +1,12 @@
 // Package sts is appcred's local Entra-compatible authority: an HTTPS token
 // service that unmodified Entra ID clients (MSAL Python, azure-identity, MSAL
-// Go, azidentity, appcred) can get client-credentials tokens from, offline.
+// Go, azidentity, appcred) can get client-credentials tokens from, offline,
+// and user (delegated) tokens: the password grant for test users, the
+// on-behalf-of grant (jwt-bearer, requested_token_use=on_behalf_of) and the
+// refresh-token grant (usergrant.go, obo.go, refresh.go, usermint.go).
+// Refresh tokens are 32 random bytes kept in memory by SHA-256 only: they
+// are rotated on use and die with the process, with their user or with the
+// app's consent.
 //
 // It serves, with the tenant as the first path segment, OIDC discovery (v2 and
 // v1), JWKS, instance discovery and the v2 and v1 token endpoints. Clients
@@ -19,7 +25,7 @@
 //	ca.pem, ca-key.pem     local CA (trust ca.pem in clients)
 //	tls.pem, tls-key.pem   server certificate for localhost, 127.0.0.1, ::1 and extra hostnames
 //	keys/*.pem             RSA-2048 token signing keys with self-signed certificates (0600); newest signs
-//	directory.json         tenants, apps, hashed secrets, certificates, grants (0600, atomic writes)
+//	directory.json         tenants, apps, users, hashed secrets and passwords, certificates, grants (0600, atomic writes)
 //	directory.lock         lock file taken by writers (flock; LockFileEx on Windows)
 //
 // Admin changes (directory.State methods, also on Authority) are locked atomic writes

@@ -117,7 +117,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/oauth2/v2.0/authorize", "/oauth2/authorize", "/oauth2/v2.0/devicecode", "/oauth2/devicecode",
 		"/oauth2/v2.0/logout", "/oauth2/logout":
 		writeError(w, rc, newErr(http.StatusBadRequest, "invalid_request", codeUnsupportedEndpoint,
-			"The local authority issues app-only tokens; %s is not offered.", rest))
+			"The local authority offers only the token endpoint (client credentials, password, refresh token, on-behalf-of); %s is not offered.", rest))
 	default:
 		writeError(w, rc, notFound(p))
 	}

@@ -30,6 +30,7 @@ func newAuthorityCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newServeCmd(), newKeysCmd(), newTenantCmd(), newAppCmd(), newSecretCmd(), newCertAddCmd(),
 		newGrantCmd(), newListCmd())
+	cmd.AddCommand(newUserCmd(), newConsentCmd(), newUserTokenCmd())
 	return cmd
 }
 
@@ -288,6 +289,8 @@ func newAppCmd() *cobra.Command {
 	f.StringSliceVar(&spec.AppRoles, "role", nil, "app role the app exposes as a resource (repeatable)")
 	f.IntVar(&spec.AccessTokenVersion, "token-version", 2, "version of the access tokens issued for this app as a resource: 1 or 2 (2, as for the API serve seeds; Entra's manifest default is 1)")
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
+	f.StringSliceVar(&spec.Scopes, "scope", nil, "delegated scope the app exposes as an API, e.g. access_as_user (repeatable)")
+	f.BoolVar(&spec.PublicClient, "public-client", false, "a public client (no credential; password and refresh-token grants)")
 	cmd.AddCommand(add, newAppRemoveCmd())
 	return cmd
 }

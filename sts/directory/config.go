@@ -31,6 +31,15 @@ import (
 //	        app_roles: ["Orders.Read", "Orders.Write"]
 //	        access_token_version: 2
 //	        optional_claims: ["xms_cc"]                # put client capabilities (cp1) in its tokens
+//	        scopes: ["Orders.Read", "access_as_user"]  # delegated scopes it exposes
+//	      - client_id: cccccccc-0000-0000-0000-000000000003
+//	        display_name: cli
+//	        public_client: true
+//	        delegated_permissions: {"api://orders": ["Orders.Read"]}   # admin consent
+//	    users:
+//	      - user_principal_name: alice@contoso.test
+//	        display_name: Alice
+//	        password: "a-test-password"                # stored hashed
 //
 // Applying a config makes the directory match it for what it declares:
 // declared tenants and apps are created or updated (the config wins for
@@ -157,6 +166,9 @@ func (s *State) Reconcile(cfgs ...*Config) ([]Removal, error) {
 					a.Source = SourceConfig
 					out = append(out, rm...)
 				}
+				if err := mergeUsers(t, ct.Users); err != nil {
+					return fmt.Errorf("config: tenant %s: %w", t.ID, err)
+				}
 			}
 		}
 		return nil
@@ -268,6 +280,13 @@ func mergeApp(t *Tenant, in *App, now time.Time) (*App, []Removal, error) {
 	a.AppRoles = in.AppRoles
 	a.AccessTokenVersion = in.AccessTokenVersion
 	a.OptionalClaims = oc
+	a.PublicClient = in.PublicClient
+	if in.Scopes != nil {
+		a.Scopes = in.Scopes
+	}
+	if in.DelegatedPermissions != nil {
+		a.DelegatedPermissions = in.DelegatedPermissions
+	}
 	rm, err := mergeSecrets(t, a, in.Secrets, now)
 	if err != nil {
 		return nil, nil, err
