@@ -75,6 +75,7 @@ type Authority struct {
 	seed     *Seed
 	log      *slog.Logger
 	lifetime time.Duration
+	refresh  refreshStore // refresh tokens issued by the user grants, hashed, in memory
 
 	hosts     atomic.Pointer[hostPolicy] // Host header values answered to
 	snap      atomic.Pointer[snapshot]

@@ -70,8 +70,8 @@ type claimsV1 struct {
 // mint signs an access token with key: RS256, "kid" in the header (v1 also
 // "x5t"), claims of the version the resource accepts.
 func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
-	var uti [16]byte
-	if _, err := rand.Read(uti[:]); err != nil {
+	uti, err := newUTI()
+	if err != nil {
 		return "", err
 	}
 	iat := p.now.Unix()
@@ -79,7 +79,6 @@ func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
 	roles := p.tenant.Roles(p.client, p.resource)
 	var payload []byte
 	var header string
-	var err error
 	if p.resource.TokenVersion() == 2 {
 		header = key.HeaderV2
 		payload, err = json.Marshal(claimsV2{
@@ -87,7 +86,7 @@ func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
 			Iat: iat, Nbf: iat, Exp: exp,
 			Azp: p.client.ClientID, Azpacr: p.acr, Idtyp: "app",
 			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
-			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "2.0", Acrs: p.acrs, XmsCC: p.xmsCC,
+			Uti: uti, Ver: "2.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	} else {
 		header = key.HeaderV1
@@ -96,18 +95,32 @@ func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
 			Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp,
 			Appid: p.client.ClientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
 			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
-			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "1.0", Acrs: p.acrs, XmsCC: p.xmsCC,
+			Uti: uti, Ver: "1.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	}
 	if err != nil {
 		return "", err
 	}
+	return signJWT(key, header, payload)
+}
+
+// signJWT signs payload (JSON claims) under header (base64url JSON) with key, RS256.
+func signJWT(key *pki.SigningKey, header string, payload []byte) (string, error) {
 	signing := header + "." + base64.RawURLEncoding.EncodeToString(payload)
 	sig, err := jwt.SigningMethodRS256.Sign(signing, key.Key)
 	if err != nil {
 		return "", err
 	}
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// newUTI returns a random token id ("uti").
+func newUTI() (string, error) {
+	var uti [16]byte
+	if _, err := rand.Read(uti[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(uti[:]), nil
 }
 
 // VerifyToken checks an access token this authority issued: an RS256

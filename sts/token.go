@@ -31,6 +31,7 @@ type tokenRequest struct {
 	claims        string // OpenID Connect claims request (JSON), parsed only when present
 	basic         bool   // credentials came in an HTTP Basic header
 	basicRaw      string // the Basic secret before form-decoding (some clients do not encode it)
+	user          userGrantFields
 }
 
 // parseTokenRequest reads the form of a token request: at most MaxFormBytes of
@@ -74,6 +75,7 @@ func parseTokenForm(body, authorization string) (*tokenRequest, *Error) {
 		scope:         form.Get("scope"),
 		resource:      form.Get("resource"),
 		claims:        form.Get("claims"),
+		user:          readUserGrantFields(form),
 	}
 	if authorization != "" {
 		id, secret, raw, ok := parseBasic(authorization)
@@ -136,12 +138,15 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 	}
 	switch req.grantType {
 	case "client_credentials":
+	case grantPassword, grantJWTBearer, grantRefreshToken:
+		a.userGrant(w, rc, snap, t, req, seg, v1)
+		return
 	case "":
 		writeError(w, rc, missingParam("grant_type"))
 		return
 	default:
 		writeError(w, rc, newErr(http.StatusBadRequest, "unsupported_grant_type", codeUnsupportedGrant,
-			"The app requested an unsupported grant type '%s'. This local authority supports 'client_credentials'.", clip(req.grantType)))
+			"The app requested an unsupported grant type '%s'. This local authority supports 'client_credentials', 'password', 'refresh_token' and '%s'.", clip(req.grantType), grantJWTBearer))
 		return
 	}
 	var cr *claimsRequest
@@ -201,6 +206,11 @@ func (a *Authority) writeToken(w http.ResponseWriter, rc *reqCtx, tok, resource 
 			AccessToken  string `json:"access_token"`
 		}{"Bearer", secs, secs, int64(a.opts.RefreshIn / 1e9), tok})
 	}
+	writeTokenBody(w, b)
+}
+
+// writeTokenBody answers 200 with a JSON token response, never cached.
+func writeTokenBody(w http.ResponseWriter, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store, no-cache")

@@ -29,6 +29,15 @@ import (
 //	        app_roles: ["Orders.Read", "Orders.Write"]
 //	        access_token_version: 2
 //	        optional_claims: ["xms_cc"]                # put client capabilities (cp1) in its tokens
+//	        scopes: ["Orders.Read", "access_as_user"]  # delegated scopes it exposes
+//	      - client_id: cccccccc-0000-0000-0000-000000000003
+//	        display_name: cli
+//	        public_client: true
+//	        delegated_permissions: {"api://orders": ["Orders.Read"]}   # admin consent
+//	    users:
+//	      - user_principal_name: alice@contoso.test
+//	        display_name: Alice
+//	        password: "a-test-password"                # stored hashed
 //
 // Applying a config merges it into the state directory: declared tenants and
 // apps are created or updated (the config wins for names, identifier URIs,
@@ -84,6 +93,9 @@ func (s *State) ApplyConfig(cfg *Config, baseDir string) error {
 				if _, err := mergeApp(t, apps[ca], now); err != nil {
 					return fmt.Errorf("config: tenant %s, app %s: %w", t.ID, ca.ClientID, err)
 				}
+			}
+			if err := mergeUsers(t, ct.Users); err != nil {
+				return fmt.Errorf("config: tenant %s: %w", t.ID, err)
 			}
 		}
 		return nil
@@ -142,6 +154,7 @@ func mergeApp(t *Tenant, in *App, now time.Time) (*App, error) {
 	a.AccessTokenVersion = in.AccessTokenVersion
 	a.APIPermissions = in.APIPermissions
 	a.OptionalClaims = oc
+	a.Scopes, a.DelegatedPermissions, a.PublicClient = in.Scopes, in.DelegatedPermissions, in.PublicClient
 	for _, sec := range in.Secrets {
 		if sec.Value == "" {
 			return nil, fmt.Errorf("a secret is empty (give secrets by value)")
