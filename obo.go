@@ -64,9 +64,10 @@ func AssertionHash(userAssertion string) string {
 // oboSession is one user assertion's partition: the refresh token that keeps
 // it alive after the assertion expires, and the account it is for.
 type oboSession struct {
-	hash      string // AssertionHash
-	extra     string // cache-key discriminator: hash, plus the client's capabilities
-	assertion string // empty for a session found only by its key
+	hash      string     // AssertionHash
+	extra     string     // cache-key discriminator: hash, plus the client's capabilities
+	stem      cache.Stem // the key stem of the configured tenant's partition
+	assertion string     // empty for a session found only by its key
 	expires   time.Time
 	account   atomic.Pointer[Account]
 	mu        sync.Mutex // guards refresh
@@ -96,7 +97,7 @@ func (s *oboSessions) findKey(hash string) *oboSession {
 }
 
 // open returns the session of assertion, making it on first use.
-func (s *oboSessions) open(assertion, capExtra string) (*oboSession, error) {
+func (s *oboSessions) open(assertion, capExtra string, prefix cache.Prefix) (*oboSession, error) {
 	if ss := s.find(assertion); ss != nil {
 		return ss, nil
 	}
@@ -106,6 +107,7 @@ func (s *oboSessions) open(assertion, capExtra string) (*oboSession, error) {
 	}
 	h := AssertionHash(assertion)
 	ss := &oboSession{hash: h, extra: h + capExtra, assertion: assertion, expires: exp}
+	ss.stem = prefix.Stem(cache.KindOBO, ss.extra)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byAssertion == nil {
@@ -164,12 +166,12 @@ func (c *Client) AcquireTokenOnBehalfOf(ctx context.Context, userAssertion strin
 	}
 	if ss := c.obo.find(userAssertion); ss != nil && o.claims == "" && o.tenant == "" {
 		var buf [256]byte
-		if t, ok := c.cache.Lookup(c.prefix.AppendKey(buf[:0], cache.KindOBO, ss.extra, scopes)); ok {
+		if t, ok := c.cache.Lookup(ss.stem.AppendKey(buf[:0], scopes)); ok {
 			return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn,
 				RefreshOn: t.RefreshOn, FromCache: true, Account: ss.account.Load()}, nil
 		}
 	}
-	ss, err := c.obo.open(userAssertion, c.extra)
+	ss, err := c.obo.open(userAssertion, c.extra, c.prefix)
 	if err != nil {
 		return Token{}, fmt.Errorf("AcquireTokenOnBehalfOf: %w", err)
 	}
