@@ -44,6 +44,7 @@ type Client struct {
 	prefix   cache.Prefix // the key prefix of the configured tenant, built once
 	secrets  wire.Secrets // the proof's fixed secret values, scrubbed from every error
 	extra    string       // the key discriminator of a client with capabilities
+	obo      oboSessions  // on-behalf-of partitions by user assertion
 	closed   atomic.Bool
 
 	claimsMu sync.Mutex
@@ -66,6 +67,9 @@ type Token struct {
 	RefreshOn time.Time
 	// FromCache tells whether the token came from the cache.
 	FromCache bool
+	// Account is the user of an on-behalf-of token (nil for app tokens, and
+	// when the authority sent neither client_info nor an id_token).
+	Account *Account
 }
 
 // String describes t without the access token.
@@ -268,13 +272,8 @@ func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opt
 	if c.closed.Load() {
 		return Token{}, ErrClosed
 	}
-	if len(scopes) == 0 {
-		return Token{}, errors.New("AcquireTokenForClient: no scopes given (want e.g. \"api://orders/.default\")")
-	}
-	for i, sc := range scopes {
-		if strings.TrimSpace(sc) == "" {
-			return Token{}, fmt.Errorf("AcquireTokenForClient: scope %d is blank", i)
-		}
+	if err := checkScopes("AcquireTokenForClient", scopes); err != nil {
+		return Token{}, err
 	}
 	tenant, prefix := c.info.Tenant, c.prefix
 	if o.tenant != "" && !strings.EqualFold(o.tenant, tenant) {
