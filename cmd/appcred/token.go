@@ -28,6 +28,7 @@ type tokenFlags struct {
 	caFile, output               string
 	authority                    string // a whole authority URL, https://host/{tenant}
 	insecureLoopback             bool
+	oboEnv                       string // NAME of the variable holding the user's token (on-behalf-of)
 	cache                        cacheFlags
 }
 
@@ -71,6 +72,8 @@ points; --cache-key-env VAR encrypts it (AES-256-GCM), --no-cache skips it. See 
 	fl.StringVar(&f.scope, "scope", "", "scope (https://x/.default) or resource (https://x) (required)")
 	fl.StringVar(&f.tenant, "tenant", "", "tenant id or domain (default $"+appcred.EnvTenantID+")")
 	fl.StringVar(&f.clientID, "client-id", "", "application (client) id (default $"+appcred.EnvClientID+")")
+	fl.StringVar(&f.oboEnv, "on-behalf-of-env", "", "NAME of the environment variable holding a user's access token for this app: "+
+		"get a token for --scope (sent as given, e.g. api://orders/Orders.Read) on that user's behalf (on-behalf-of) instead of an app-only token")
 	fl.StringVar(&f.secretEnv, "secret-env", "", "NAME of the environment variable holding the client secret (default: "+appcred.EnvClientSecret+")")
 	fl.StringVar(&f.certFile, "certificate", "", "certificate file: PEM with private key, or PFX (default $"+appcred.EnvClientCertificatePath+")")
 	fl.StringVar(&f.certPwd, "certificate-password-env", "", "NAME of the environment variable holding the certificate password (default: "+appcred.EnvClientCertificatePassword+")")
@@ -115,7 +118,11 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 		return withHint(err, f)
 	}
 	defer c.Close()
-	tok, err := c.AcquireTokenForClient(ctx, []string{req.scope})
+	scope := req.scope
+	if f.oboEnv != "" {
+		scope = strings.TrimSpace(f.scope) // delegated scopes (api://orders/Orders.Read) go as given
+	}
+	tok, err := acquire(ctx, c, scope, f.oboEnv)
 	if err != nil {
 		return withHint(thumbprintHint(err, req), f)
 	}
@@ -138,6 +145,19 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 		})
 	}
 	return err
+}
+
+// acquire gets an app token, or with oboEnv a token on behalf of the user
+// whose token that environment variable holds.
+func acquire(ctx context.Context, c *appcred.Client, scope, oboEnv string) (appcred.Token, error) {
+	if oboEnv == "" {
+		return c.AcquireTokenForClient(ctx, []string{scope})
+	}
+	user, err := envSecret("--on-behalf-of-env", oboEnv)
+	if err != nil {
+		return appcred.Token{}, err
+	}
+	return c.AcquireTokenOnBehalfOf(ctx, user, []string{scope})
 }
 
 // withHint adds what to do to the errors people commonly hit.
