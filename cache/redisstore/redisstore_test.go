@@ -64,7 +64,7 @@ func TestConformanceEncrypted(t *testing.T) {
 // TestTTL checks that a token's Redis key expires with the token.
 func TestTTL(t *testing.T) {
 	srv := startRedis(t)
-	s := newStore(t, srv, redisstore.Options{Prefix: "ttl:"})
+	s := newStore(t, srv, redisstore.Options{Prefix: "ttl:", Timeout: 2 * time.Second})
 	key := storetest.Keys()[0]
 	if err := s.Put(context.Background(), key, storetest.NewToken(32, time.Hour)); err != nil {
 		t.Fatal(err)
