@@ -48,8 +48,15 @@ type Options struct {
 	// NoSeed keeps an empty new state empty; by default a state with no
 	// directory and no config gets a development tenant (see Seed).
 	NoSeed bool
-	// Logger receives server-side problems (never secrets or tokens); nil discards.
+	// Logger receives server-side problems and one sign-in record per token
+	// request (Info for a success, Warn for a failure; never secrets or
+	// tokens); nil discards.
 	Logger *slog.Logger
+	// SignInFile, when set, also appends the sign-in records as JSON lines to
+	// this file (relative paths are in StateDir; SignInFile names the usual
+	// one), rotated to SignInFile+".1" past SignInFileMax bytes (default 10 MiB).
+	SignInFile    string
+	SignInFileMax int64
 }
 
 // DefaultTokenLifetime is the default access token lifetime, as Entra's expires_in.
@@ -76,6 +83,7 @@ type Authority struct {
 	tls      *pki.TLS
 	seed     *Seed
 	log      *slog.Logger
+	signins  *signinLog
 	lifetime time.Duration
 
 	hosts     atomic.Pointer[hostPolicy] // Host header values answered to
@@ -118,6 +126,9 @@ func Open(opts Options) (*Authority, error) {
 	}
 	a.hosts.Store(newHostPolicy(opts.Hostnames, a.tls))
 	if err := a.reload(true); err != nil {
+		return nil, err
+	}
+	if a.signins, err = newSigninLog(opts, a.log); err != nil {
 		return nil, err
 	}
 	st.OnChange(func() {
@@ -270,6 +281,7 @@ func (a *Authority) Close() error {
 		a.stopCtx()
 	}
 	a.mu.Unlock()
+	a.signins.ring.Close() // ends log followers, which count as requests in flight
 	// Wait (up to 5 s) for requests in flight, then close every connection at
 	// once: a graceful HTTP/2 shutdown would idle a second per connection.
 	for deadline := time.Now().Add(5 * time.Second); a.inflight.Load() > 0 && time.Now().Before(deadline); {
@@ -281,6 +293,7 @@ func (a *Authority) Close() error {
 			first = err
 		}
 	}
+	a.signins.closeFile()
 	return first
 }
 

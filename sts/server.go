@@ -17,6 +17,7 @@ type reqCtx struct {
 	host          string // Host header, once checked (hostPolicy): the host (and port) in advertised URLs
 	traceID       string
 	correlationID string
+	signin        *pendingSignin // the sign-in record of a token request, else nil
 }
 
 func newReqCtx(r *http.Request) *reqCtx {
@@ -97,6 +98,10 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	tenant, rest, _ := strings.Cut(p[1:], "/")
 	rest = "/" + rest
+	if tenant == adminSegment {
+		a.admin(w, r, rc, rest)
+		return
+	}
 	switch rest {
 	case "/oauth2/v2.0/token":
 		a.token(w, r, rc, tenant, false)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,7 +26,7 @@ func newAuthorityCmd() *cobra.Command {
 		Short: "Run and administer a local Entra-compatible authority (HTTPS, v1/v2 token endpoints, JWKS)",
 	}
 	cmd.AddCommand(newServeCmd(), newKeysCmd(), newTenantCmd(), newAppCmd(), newSecretCmd(), newCertAddCmd(),
-		newGrantCmd(), newListCmd())
+		newGrantCmd(), newListCmd(), newLogCmd())
 	return cmd
 }
 
@@ -65,6 +64,7 @@ func newServeCmd() *cobra.Command {
 		lifetime time.Duration
 		refresh  time.Duration
 	)
+	var logFormat string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the authority over HTTPS until interrupted",
@@ -85,7 +85,9 @@ invalid_instance (AADSTS50049).`,
 				return err
 			}
 			opts.StateDir, opts.TokenLifetime, opts.RefreshIn = dir, lifetime, refresh
-			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			if opts.Logger, err = serveLogger(cmd.ErrOrStderr(), logFormat); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			a, err := sts.Start(ctx, opts)
@@ -110,6 +112,7 @@ invalid_instance (AADSTS50049).`,
 	f.DurationVar(&lifetime, "token-lifetime", sts.DefaultTokenLifetime, "access token lifetime (expires_in)")
 	f.DurationVar(&refresh, "refresh-in", 0, "send refresh_in with this value (0: omit)")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
+	signInFlags(f, &opts, &logFormat)
 	return cmd
 }
 
