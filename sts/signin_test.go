@@ -22,17 +22,22 @@ import (
 	"github.com/appcred/appcred/sts/signin"
 )
 
-// lastSignIn returns the newest record with the correlation id.
+// lastSignIn returns the newest record with the correlation id. (The
+// record is complete before the response leaves; the wait covers a response
+// flushed early.)
 func lastSignIn(t *testing.T, f *fixture, corr string) *signin.Record {
 	t.Helper()
-	recs := f.a.SignIns("", false)
-	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i].CorrelationID == corr {
-			return recs[i]
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		recs := f.a.SignIns("", false)
+		for i := len(recs) - 1; i >= 0; i-- {
+			if recs[i].CorrelationID == corr {
+				return recs[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sign-in record with correlation id %s among %d", corr, len(recs))
 		}
 	}
-	t.Fatalf("no sign-in record with correlation id %s among %d", corr, len(recs))
-	return nil
 }
 
 // postWithID posts a token request with a client-request-id and SKU headers
