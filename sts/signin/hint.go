@@ -104,7 +104,7 @@ func AudienceMismatch(got, want string) string {
 // fixed are the hints of failures whose fix does not depend on the directory.
 var fixed = map[aadsts.Code]string{
 	aadsts.MissingParameter:          "the request lacks a required form parameter (named in the description)",
-	aadsts.UnsupportedGrantType:      "use grant_type=client_credentials",
+	aadsts.UnsupportedGrantType:      "use a grant_type this authority supports (its discovery document lists them)",
 	aadsts.MissingClientCredential:   "send client_secret, or client_assertion with client_assertion_type",
 	aadsts.InvalidCredentials:        "send one credential, either client_secret (body or HTTP Basic) or client_assertion",
 	aadsts.InvalidJWT:                "the client assertion must be a signed JWT with exp and an x5t#S256, x5t or x5c header",
