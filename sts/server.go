@@ -56,6 +56,7 @@ func validRequestID(s string) bool {
 //	GET  /common/discovery/instance                        instance discovery (api-version 1.0 and 1.1)
 //	POST /{tenant}/oauth2/v2.0/token                       token (scope=…/.default)
 //	POST /{tenant}/oauth2/token                            token, v1 (resource=…)
+//	GET  /_appcred/log                                     the sign-in log, loopback clients only (SignInLogPath)
 //
 // It serves plain HTTP; Serve and Start put it behind TLS. Advertised URLs use
 // the request's Host with https, so the Host must name this authority:
@@ -78,6 +79,9 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Ms-Request-Id", rc.traceID)
 	if !a.hosts.Load().allowed(r.Host, localPort(r)) {
 		rc.host = a.ownHost() // never echo an unknown Host
+		if seg, v1, ok := tokenPath(r.URL.Path); ok {
+			defer a.endSignin(a.beginSignin(r, rc, seg, v1))
+		}
 		writeError(w, rc, unknownHost())
 		return
 	}

@@ -87,6 +87,18 @@ func (a *Authority) beginSignin(r *http.Request, rc *reqCtx, seg string, v1 bool
 	return p
 }
 
+// tokenPath reports whether path is a token endpoint, and its tenant segment and version.
+func tokenPath(path string) (seg string, v1, ok bool) {
+	seg, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	switch rest {
+	case "oauth2/v2.0/token":
+		return seg, false, true
+	case "oauth2/token":
+		return seg, true, true
+	}
+	return "", false, false
+}
+
 func clipHeader(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"

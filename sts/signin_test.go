@@ -186,6 +186,23 @@ func TestSignInFailureHints(t *testing.T) {
 	}
 }
 
+// TestSignInUnknownHost: a token request with a Host that is not the
+// authority's is refused before it is read, and still recorded.
+func TestSignInUnknownHost(t *testing.T) {
+	f := start(t, sts.Options{})
+	req := httptest.NewRequest(http.MethodPost, "https://evil.example/"+f.seed.TenantID+"/oauth2/v2.0/token",
+		strings.NewReader(f.secretForm().Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Client-Request-Id", "unknown-host-1")
+	w := httptest.NewRecorder()
+	f.a.Handler().ServeHTTP(w, req)
+	rec := lastSignIn(t, f, "unknown-host-1")
+	if w.Code != http.StatusBadRequest || rec.Code != "AADSTS50049" || rec.Tenant != f.seed.TenantID ||
+		!strings.Contains(rec.Hint, "listen address") {
+		t.Errorf("status %d, record %+v", w.Code, rec)
+	}
+}
+
 func TestSignInExpiredSecretHint(t *testing.T) {
 	f := start(t, sts.Options{})
 	s, err := f.a.AddSecretExpiring(f.seed.TenantID, f.seed.ClientID, time.Now().Add(1500*time.Millisecond))

@@ -118,7 +118,9 @@ var fixed = map[aadsts.Code]string{
 	aadsts.CommonTenantNotSupported:  "use a tenant id or domain instead of /common or /consumers",
 	aadsts.MethodNotPOST:             "POST the token request",
 	aadsts.RequestTooLarge:           "the request body is too large",
-	aadsts.InternalError:             "the authority failed; see its log for the cause",
+	aadsts.UnknownInstance: "send the request to a name on the authority's certificate (localhost, 127.0.0.1, ::1, " +
+		"a --hostname) or its listen address, with its port",
+	aadsts.InternalError: "the authority failed; see its log for the cause",
 }
 
 // Fixed is the directory-independent hint for code, or "".
