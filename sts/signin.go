@@ -67,6 +67,7 @@ type pendingSignin struct {
 	snap  *snapshot
 	seg   string
 	host  string
+	start time.Time // rc.now, with its monotonic reading (rec.Time, in UTC, has none)
 	req   *tokenRequest // the parsed form, once read
 	err   *Error
 	token string // the issued token, read for its claims and then dropped
@@ -75,7 +76,7 @@ type pendingSignin struct {
 // beginSignin starts the record of a token request.
 func (a *Authority) beginSignin(r *http.Request, rc *reqCtx, seg string, v1 bool) *pendingSignin {
 	h := r.Header
-	p := &pendingSignin{snap: a.current(), seg: seg, host: rc.host, rec: signin.Record{
+	p := &pendingSignin{snap: a.current(), seg: seg, host: rc.host, start: rc.now, rec: signin.Record{
 		Time: rc.now.UTC(), Tenant: seg, Endpoint: "v2", CorrelationID: rc.correlationID, TraceID: rc.traceID,
 		ClientRequestID: clipHeader(h.Get("Client-Request-Id")), SKU: clipHeader(h.Get("X-Client-Sku")),
 		SKUVersion: clipHeader(h.Get("X-Client-Ver")), OS: clipHeader(h.Get("X-Client-Os")),
@@ -124,7 +125,7 @@ func (p *pendingSignin) issued(tok string) {
 // endSignin completes the record and sends it to the ring, the logger and the file.
 func (a *Authority) endSignin(p *pendingSignin) {
 	rec := &p.rec
-	rec.Duration = time.Since(rec.Time)
+	rec.Duration = time.Since(p.start)
 	var t *directory.TenantIndex
 	if p.snap != nil {
 		t = p.snap.dir.Tenant(p.seg)

@@ -61,11 +61,12 @@ func SecretMismatch(hint, app string, hints []string) string {
 	if hint != "" {
 		shown = "secret beginning " + hint + "…"
 	}
+	shownHints := make([]string, len(hints))
 	for i, h := range hints {
-		hints[i] = h + "…"
+		shownHints[i] = h + "…"
 	}
 	return fmt.Sprintf("%s does not match any of the %d secret(s) of app %s (hints %s); send a secret's value, not its id, "+
-		"or add one with `appcred authority secret add`", shown, len(hints), app, List(hints))
+		"or add one with `appcred authority secret add`", shown, len(hints), app, List(shownHints))
 }
 
 // SecretExpired: the presented secret is one of the app's, but expired.
