@@ -67,7 +67,7 @@ type pendingSignin struct {
 	snap  *snapshot
 	seg   string
 	host  string
-	start time.Time // rc.now, with its monotonic reading (rec.Time, in UTC, has none)
+	start time.Time     // rc.now, with its monotonic reading (rec.Time, in UTC, has none)
 	req   *tokenRequest // the parsed form, once read
 	err   *Error
 	token string // the issued token, read for its claims and then dropped
