@@ -15,12 +15,12 @@ package appcred
 import (
 	"context"
 	"crypto/ecdsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,8 +42,13 @@ type Client struct {
 	log      *slog.Logger
 	ownHTTP  *http.Client // the HTTP client New built (nil when the caller gave one)
 	prefix   cache.Prefix // the key prefix of the configured tenant, built once
+	secrets  wire.Secrets // the proof's fixed secret values, scrubbed from every error
 	extra    string       // the key discriminator of a client with capabilities
+	obo      oboSessions  // on-behalf-of partitions by user assertion
 	closed   atomic.Bool
+
+	claimsMu sync.Mutex
+	claims   map[string]*claimsFlight // the last claims request per key (ClaimsRequestInterval)
 }
 
 // ErrClosed is returned by AcquireTokenForClient after Close.
@@ -62,6 +67,9 @@ type Token struct {
 	RefreshOn time.Time
 	// FromCache tells whether the token came from the cache.
 	FromCache bool
+	// Account is the user of an on-behalf-of token (nil for app tokens, and
+	// when the authority sent neither client_info nor an id_token).
+	Account *Account
 }
 
 // String describes t without the access token.
@@ -155,6 +163,9 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		}),
 		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
 	}
+	if p.secret != nil {
+		c.secrets.Add(string(*p.secret))
+	}
 	return c, nil
 }
 
@@ -203,19 +214,27 @@ func checkCertificate(p Proof, info authority.Info, log *slog.Logger) error {
 	return nil
 }
 
+// buildHTTPClient returns the HTTP client of every request. With
+// WithInsecureLoopback its transport dials loopback names (localhost,
+// *.localhost) at 127.0.0.1 / ::1 directly for plain http, never through DNS.
 func (cfg *config) buildHTTPClient() (*http.Client, error) {
-	if cfg.httpClient != nil {
-		if cfg.transport != nil || len(cfg.rootCAs) > 0 {
-			return nil, errors.New("WithHTTPClient cannot be combined with WithTransport or WithCACertificates: configure the client's transport instead")
+	hc := cfg.httpClient
+	switch {
+	case hc != nil && (cfg.transport != nil || len(cfg.rootCAs) > 0):
+		return nil, errors.New("WithHTTPClient cannot be combined with WithTransport or WithCACertificates: configure the client's transport instead")
+	case hc != nil:
+		cp := *hc // WithHTTPClient's own copy
+		hc = &cp
+	case cfg.transport != nil && len(cfg.rootCAs) > 0:
+		return nil, errors.New("WithTransport cannot be combined with WithCACertificates: set RootCAs on the transport instead")
+	default:
+		hc = wire.DefaultHTTPClient(cfg.rootCAs...)
+		if cfg.transport != nil {
+			hc.Transport = cfg.transport
 		}
-		return cfg.httpClient, nil
 	}
-	hc := wire.DefaultHTTPClient(cfg.rootCAs...)
-	if cfg.transport != nil {
-		if len(cfg.rootCAs) > 0 {
-			return nil, errors.New("WithTransport cannot be combined with WithCACertificates: set RootCAs on the transport instead")
-		}
-		hc.Transport = cfg.transport
+	if cfg.insecureLoopback {
+		hc.Transport = wire.PinLoopback(hc.Transport)
 	}
 	return hc, nil
 }
@@ -253,13 +272,8 @@ func (c *Client) AcquireTokenForClient(ctx context.Context, scopes []string, opt
 	if c.closed.Load() {
 		return Token{}, ErrClosed
 	}
-	if len(scopes) == 0 {
-		return Token{}, errors.New("AcquireTokenForClient: no scopes given (want e.g. \"api://orders/.default\")")
-	}
-	for i, sc := range scopes {
-		if strings.TrimSpace(sc) == "" {
-			return Token{}, fmt.Errorf("AcquireTokenForClient: scope %d is blank", i)
-		}
+	if err := checkScopes("AcquireTokenForClient", scopes); err != nil {
+		return Token{}, err
 	}
 	tenant, prefix := c.info.Tenant, c.prefix
 	if o.tenant != "" && !strings.EqualFold(o.tenant, tenant) {
@@ -305,8 +319,8 @@ func applyAcquireOptions(opts []AcquireOption) acquireOptions {
 // acquireSlow is the miss path: everything that may allocate or wait.
 func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []string, claims string) (Token, error) {
 	if claims != "" {
-		if !json.Valid([]byte(claims)) {
-			return Token{}, errors.New("WithClaims: claims is not valid JSON")
+		if err := checkClaims(claims); err != nil {
+			return Token{}, fmt.Errorf("WithClaims: %w", err)
 		}
 		if _, err := mergeCapabilities(claims, c.cfg.capabilities); err != nil {
 			return Token{}, fmt.Errorf("WithClaims: %w", err)
@@ -320,14 +334,20 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 	fetch := c.refresher(tenant, scopes)
 	var t *cache.Token
 	var err error
+	reused := false
 	if claims == "" {
 		t, err = c.cache.Fetch(ctx, key, fetch)
 	} else {
 		// A claims request skips the cached token; its result replaces it, and
-		// later refreshes go back to plain requests.
-		if t, err = c.requestToken(ctx, tenant, scopes, claims); err == nil {
-			t, err = c.cache.Put(ctx, key, t, fetch)
-		}
+		// later refreshes go back to plain requests. At most one per key per
+		// ClaimsRequestInterval reaches the authority.
+		t, reused, err = c.claimsRequest(ctx, key, func(ctx context.Context) (*cache.Token, error) {
+			t, err := c.requestToken(ctx, tenant, scopes, claims)
+			if err == nil {
+				t, err = c.cache.Put(ctx, key, t, fetch)
+			}
+			return t, err
+		})
 	}
 	if err != nil && (c.closed.Load() || errors.Is(err, cache.ErrClosed)) {
 		return Token{}, ErrClosed // Close raced with this request (and cancelled it)
@@ -335,7 +355,8 @@ func (c *Client) acquireSlow(ctx context.Context, key, tenant string, scopes []s
 	if err != nil {
 		return Token{}, responseError(err) // the one exit of the authority's answers
 	}
-	return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn}, nil
+	return Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn,
+		FromCache: reused}, nil
 }
 
 func (c *Client) checkTenant(tenant string) error {
@@ -354,9 +375,18 @@ func (c *Client) checkTenant(tenant string) error {
 }
 
 // RemoveTokensForClient removes every cached token of this client (all
-// tenants and scopes), from memory and from the cache store.
+// tenants and scopes), from memory and from the cache store. A store that
+// can list its keys ([cache.Lister], as the file and Redis stores) also
+// loses the client's tokens that only it holds (written by another process
+// or an earlier run); an error says which deletions failed.
 func (c *Client) RemoveTokensForClient(ctx context.Context) error {
 	c.cache.RemovePrefix(ctx, cache.ClientPrefix(c.clientID))
+	if _, ok := c.cfg.store.(cache.Lister); !ok {
+		return nil
+	}
+	if _, err := PurgeStore(ctx, c.cfg.store, c.clientID); err != nil {
+		return fmt.Errorf("RemoveTokensForClient: %w", err)
+	}
 	return nil
 }
 

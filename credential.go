@@ -18,6 +18,7 @@ import (
 
 	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
+	"github.com/appcred/appcred/internal/wire"
 )
 
 // Environment variables read by the credentials, with azidentity's names.
@@ -164,9 +165,12 @@ type credential struct {
 	newProof func() Proof
 	logger   *slog.Logger // nil when none was given
 	build    func(cae bool) (*Client, error)
-	plain    *Client
-	caeMu    sync.Mutex
-	cae      *Client
+	// userAssertion, for an OnBehalfOfCredential, is the user's token its
+	// tokens are acquired on behalf of.
+	userAssertion string
+	plain         *Client
+	caeMu         sync.Mutex
+	cae           *Client
 	// closed is set by Close under caeMu (so no CAE client is built after
 	// it) and read without the lock on the token path.
 	closed atomic.Bool
@@ -367,6 +371,9 @@ func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestO
 	}
 	cl := c.plain
 	claims := opts.Claims
+	if err := wire.CheckClaimsSize(len(claims)); err != nil { // before any parsing
+		return Token{}, fmt.Errorf("%s: TokenRequestOptions.Claims: %w", c.name, err)
+	}
 	if opts.EnableCAE {
 		if cl, err = c.caeClient(); err != nil {
 			return Token{}, err
@@ -383,11 +390,11 @@ func (c *credential) GetTokenInfo(ctx context.Context, opts policy.TokenRequestO
 	var t Token
 	switch {
 	case tenant == "" && claims == "":
-		t, err = cl.AcquireTokenForClient(ctx, opts.Scopes)
+		t, err = c.acquire(ctx, cl, opts.Scopes)
 	case claims == "":
-		t, err = cl.AcquireTokenForClient(ctx, opts.Scopes, WithTenant(tenant))
+		t, err = c.acquire(ctx, cl, opts.Scopes, WithTenant(tenant))
 	default:
-		t, err = cl.AcquireTokenForClient(ctx, opts.Scopes, WithTenant(tenant), WithClaims(claims))
+		t, err = c.acquire(ctx, cl, opts.Scopes, WithTenant(tenant), WithClaims(claims))
 	}
 	if err != nil {
 		return Token{}, c.wrap(err)
@@ -404,6 +411,15 @@ func (c *credential) logAcquired(ctx context.Context, scopes []string, t Token) 
 	c.logger.LogAttrs(ctx, slog.LevelDebug,
 		fmt.Sprintf("%s.GetToken() acquired a token for scope %q", c.name, strings.Join(scopes, ", ")),
 		slog.String("event", "Authentication"), slog.Bool("from_cache", t.FromCache), slog.Time("expires_on", t.ExpiresOn))
+}
+
+// acquire asks cl for an app token, or for a token on behalf of the
+// credential's user.
+func (c *credential) acquire(ctx context.Context, cl *Client, scopes []string, opts ...AcquireOption) (Token, error) {
+	if c.userAssertion != "" {
+		return cl.AcquireTokenOnBehalfOf(ctx, c.userAssertion, scopes, opts...)
+	}
+	return cl.AcquireTokenForClient(ctx, scopes, opts...)
 }
 
 // closedError is the error of a token request after Close.

@@ -57,16 +57,26 @@ func withoutCert(certs []*x509.Certificate, leaf *x509.Certificate) []*x509.Cert
 // whose public key matches key is the one the authority must know; the others
 // form the chain sent with SendCertificateChain.
 func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Certificate, key crypto.PrivateKey, options *ClientCertificateCredentialOptions) (*ClientCertificateCredential, error) {
+	pc, err := certificateProof(credNameCert, certs, key)
+	if err != nil {
+		return nil, err
+	}
+	return newCertCredential(tenantID, clientID, pc, options)
+}
+
+// certificateProof assembles the certificate whose public key matches key,
+// with the others as its chain; name is the credential, for errors.
+func certificateProof(name string, certs []*x509.Certificate, key crypto.PrivateKey) (*proof.Certificate, error) {
 	if len(certs) == 0 || key == nil {
-		return nil, unavailable(credNameCert, "no certificate or private key given")
+		return nil, unavailable(name, "no certificate or private key given")
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("%s: private key of type %T cannot sign", credNameCert, key)
+		return nil, fmt.Errorf("%s: private key of type %T cannot sign", name, key)
 	}
 	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok {
-		return nil, fmt.Errorf("%s: unsupported private key type %T", credNameCert, key)
+		return nil, fmt.Errorf("%s: unsupported private key type %T", name, key)
 	}
 	var leaf *x509.Certificate
 	for _, c := range certs {
@@ -76,10 +86,9 @@ func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Cer
 		}
 	}
 	if leaf == nil {
-		return nil, fmt.Errorf("%s: no certificate matches the private key", credNameCert)
+		return nil, fmt.Errorf("%s: no certificate matches the private key", name)
 	}
-	pc := &proof.Certificate{Leaf: leaf, Chain: append([]*x509.Certificate{leaf}, withoutCert(certs, leaf)...), Key: signer}
-	return newCertCredential(tenantID, clientID, pc, options)
+	return &proof.Certificate{Leaf: leaf, Chain: append([]*x509.Certificate{leaf}, withoutCert(certs, leaf)...), Key: signer}, nil
 }
 
 // NewClientCertificateCredentialFromData is NewClientCertificateCredential

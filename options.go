@@ -129,8 +129,9 @@ func WithInstanceDiscovery(enabled bool) Option {
 }
 
 // WithInsecureLoopback allows a plain-http authority on a loopback address
-// (localhost, 127.0.0.0/8, ::1) — for tests only. Any other http authority is
-// always refused.
+// (localhost, *.localhost, 127.0.0.0/8, ::1) — for tests only. Any other http
+// authority is always refused. Plain-http requests to a loopback name connect
+// to 127.0.0.1 (or ::1) directly, never to what DNS says the name is.
 func WithInsecureLoopback() Option {
 	return func(c *config) error { c.insecureLoopback = true; return nil }
 }

@@ -16,9 +16,20 @@ import (
 
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// requestToken asks the authority for an app token: it resolves the
-// endpoints, adds the proof and posts the client-credentials request.
+// requestToken asks the authority for an app token. Its error is scrubbed of
+// the client's own secrets before it goes anywhere (to the caller, or to the
+// cache, which logs a failed background refresh).
 func (c *Client) requestToken(ctx context.Context, tenant string, scopes []string, claims string) (*cache.Token, error) {
+	t, err := c.postTokenRequest(ctx, tenant, scopes, claims)
+	if err != nil {
+		return nil, c.secrets.ScrubError(err)
+	}
+	return t, nil
+}
+
+// postTokenRequest resolves the endpoints, adds the proof and posts the
+// client-credentials request.
+func (c *Client) postTokenRequest(ctx context.Context, tenant string, scopes []string, claims string) (*cache.Token, error) {
 	param, value := "scope", strings.Join(scopes, " ")
 	if c.cfg.v1 {
 		res, err := resourceOf(scopes)

@@ -31,6 +31,17 @@ const (
 	// AssertionSubjectMismatch: invalid_client (401), the client assertion's
 	// subject does not match its issuer.
 	AssertionSubjectMismatch Code = 50048
+	// UserAssertionInvalid: invalid_grant, the on-behalf-of user assertion
+	// failed signature validation, is for another audience or tenant, or is
+	// not a user token.
+	UserAssertionInvalid Code = 50013
+	// InvalidUserCredentials: invalid_grant, invalid user name or password.
+	InvalidUserCredentials Code = 50126
+	// ConsentRequired: invalid_grant (suberror consent_required), the app is
+	// not consented to any of the delegated scopes asked for.
+	ConsentRequired Code = 65001
+	// InvalidGrant: invalid_grant, the refresh token or assertion is not valid.
+	InvalidGrant Code = 70000
 	// UnknownInstance: invalid_instance, the authority host is unknown or invalid.
 	UnknownInstance Code = 50049
 	// TenantNotFound: invalid_request, the tenant does not exist.
@@ -46,6 +57,9 @@ const (
 	// InvalidParameter: invalid_request, a parameter is empty or not valid
 	// (for example malformed claims, or a claims "nbf" too far in the future).
 	InvalidParameter Code = 90100
+	// UserAssertionTimeRange: invalid_grant, the on-behalf-of user assertion
+	// is not within its valid time range.
+	UserAssertionTimeRange Code = 500133
 	// ResourceNotFound: invalid_resource, the resource principal was not found.
 	ResourceNotFound Code = 500011
 	// AppNotFound: unauthorized_client, the application is not in the directory.

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Entra authority hosts of the national clouds.
@@ -137,7 +138,7 @@ func (e *ParseError) Unwrap() []error {
 }
 
 // tenantRE is what Entra accepts as a tenant: a GUID or a domain name.
-var tenantRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,254})$`)
+var tenantRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,254})$`) }) // compiled on first use: it is costly at startup
 
 // multiTenant are the tenant aliases that do not name one tenant.
 var multiTenant = map[string]bool{"common": true, "organizations": true, "consumers": true}
@@ -274,7 +275,7 @@ func checkTenant(tenant, shown string, o ParseOptions) (string, error) {
 	if tenant == "" {
 		return "", &ParseError{Input: shown, Reason: "empty tenant: want a tenant ID (GUID) or domain"}
 	}
-	if !tenantRE.MatchString(tenant) {
+	if !tenantRE().MatchString(tenant) {
 		return "", &ParseError{Input: shown, Reason: "tenant " + strconv.Quote(tenant) +
 			" contains characters outside A-Z a-z 0-9 . - _ : want a tenant ID (GUID) or domain"}
 	}

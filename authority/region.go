@@ -7,13 +7,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrInvalidRegion means an Azure region name is not valid.
 var ErrInvalidRegion = errors.New("invalid Azure region")
 
 // regionRE is the region syntax MSAL Go accepts: a DNS label in lower case.
-var regionRE = regexp.MustCompile(`^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+var regionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$`) }) // compiled on first use: it is costly at startup
 
 // AutoDetectRegion, given as a region, asks for the region of the Azure host
 // the process runs on (MSAL's and azidentity's "TryAutoDetect"): see
@@ -32,7 +33,7 @@ func ValidRegion(region string) error {
 	if IsAutoDetect(region) {
 		return nil
 	}
-	if !regionRE.MatchString(region) {
+	if !regionRE().MatchString(region) {
 		shown := region
 		if len(shown) > 80 {
 			shown = shown[:80] + "…"

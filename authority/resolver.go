@@ -354,6 +354,9 @@ func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 	if err := r.checkEndpointURL(doc.TokenEndpoint); err != nil {
 		return Endpoints{}, fmt.Errorf("authority %s: %w: token_endpoint %q %v", a.URL(), ErrDiscovery, doc.TokenEndpoint, err)
 	}
+	if err := r.checkTokenHost(ctx, a, doc.TokenEndpoint, ep.Aliases); err != nil {
+		return Endpoints{}, fmt.Errorf("authority %s: %w", a.URL(), err)
+	}
 	if err := checkIssuer(a, doc.Issuer, ep.Aliases); err != nil {
 		return Endpoints{}, fmt.Errorf("authority %s: %w", a.URL(), err)
 	}

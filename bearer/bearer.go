@@ -30,6 +30,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/appcred/appcred/internal/wire"
 )
 
 // TokenCredential is what the Transport gets tokens from; every
@@ -94,8 +96,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	claims, ok := ClaimsChallenge(resp.Header)
-	if !ok {
+	claims, err := challengeClaims(resp.Header)
+	if err != nil {
+		drain(resp)
+		return nil, fmt.Errorf("bearer: %s answered 401 with a claims challenge that is not forwarded to the authority: %w",
+			shownURL(req.URL), err)
+	}
+	if claims == "" {
 		return resp, nil
 	}
 	body := req.Body // nil or http.NoBody: nothing to replay
@@ -186,10 +193,28 @@ func drain(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
+// MaxClaimsBytes bounds the decoded claims of a challenge (16 KiB, as
+// appcred.MaxClaimsBytes): a larger challenge is not forwarded to the
+// authority, and RoundTrip returns an error wrapping ErrClaimsTooLarge.
+const MaxClaimsBytes = wire.MaxClaimsBytes
+
+// ErrClaimsTooLarge means a claims challenge exceeds MaxClaimsBytes.
+var ErrClaimsTooLarge = wire.ErrClaimsTooLarge
+
 // ClaimsChallenge returns the decoded claims of a Bearer
 // error="insufficient_claims" challenge in the WWW-Authenticate headers of h,
-// and whether there was one with valid standard base64 claims.
+// and whether there was one with valid standard base64 claims of at most
+// MaxClaimsBytes.
 func ClaimsChallenge(h http.Header) (string, bool) {
+	claims, err := challengeClaims(h)
+	return claims, err == nil && claims != ""
+}
+
+// challengeClaims returns the decoded claims of the first usable
+// insufficient_claims challenge ("" when there is none), or an error wrapping
+// ErrClaimsTooLarge, naming the size, for claims over MaxClaimsBytes (checked
+// before decoding).
+func challengeClaims(h http.Header) (string, error) {
 	for _, v := range h.Values("WWW-Authenticate") {
 		for _, c := range ParseChallenges(v) {
 			if !strings.EqualFold(c.Scheme, "Bearer") || c.Params["error"] != "insufficient_claims" {
@@ -199,6 +224,9 @@ func ClaimsChallenge(h http.Header) (string, bool) {
 			if enc == "" {
 				continue
 			}
+			if len(enc) > 2*MaxClaimsBytes { // far too large: not even decoded
+				return "", wire.CheckClaimsSize(len(enc) / 4 * 3) // the decoded size, within 2 bytes
+			}
 			b, err := base64.StdEncoding.DecodeString(enc)
 			if err != nil {
 				b, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(enc, "="))
@@ -206,8 +234,11 @@ func ClaimsChallenge(h http.Header) (string, bool) {
 			if err != nil || len(b) == 0 {
 				continue
 			}
-			return string(b), true
+			if err := wire.CheckClaimsSize(len(b)); err != nil {
+				return "", err
+			}
+			return string(b), nil
 		}
 	}
-	return "", false
+	return "", nil
 }

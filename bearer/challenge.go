@@ -74,25 +74,39 @@ func (p *parser) token() string {
 	return p.s[start:p.i]
 }
 
-// quoted reads a quoted-string starting at the opening quote.
+// quoted reads a quoted-string starting at the opening quote. It copies runs
+// between escapes at once, so a long value (a claims challenge) costs little.
 func (p *parser) quoted() string {
 	p.i++ // opening quote
 	var b strings.Builder
 	for p.i < len(p.s) {
-		c := p.s[p.i]
-		switch {
-		case c == '\\' && p.i+1 < len(p.s):
+		j := strings.IndexAny(p.s[p.i:], `\"`)
+		if j < 0 {
+			break
+		}
+		if p.s[p.i+j] == '"' {
+			if b.Len() == 0 { // no escapes: the value is a substring
+				v := p.s[p.i : p.i+j]
+				p.i += j + 1
+				return v
+			}
+			b.WriteString(p.s[p.i : p.i+j])
+			p.i += j + 1
+			return b.String()
+		}
+		b.WriteString(p.s[p.i : p.i+j])
+		p.i += j
+		if p.i+1 < len(p.s) { // an escaped character
 			b.WriteByte(p.s[p.i+1])
 			p.i += 2
-		case c == '"':
-			p.i++
-			return b.String()
-		default:
-			b.WriteByte(c)
+		} else { // a lone backslash at the end
+			b.WriteByte('\\')
 			p.i++
 		}
 	}
-	return b.String() // unterminated: take the rest
+	b.WriteString(p.s[p.i:]) // unterminated: take the rest
+	p.i = len(p.s)
+	return b.String()
 }
 
 // params reads the parameters of one challenge, stopping before the next

@@ -40,8 +40,42 @@ func (c *Cache) fill(ctx context.Context, key string, fetch FetchFunc) (*Token, 
 				return &c.insert(ck, v, fetch).tok, nil
 			}
 		}
+		if l, ok := c.store.(Leaser); ok {
+			release, t := c.lease(ctx, l, key)
+			if t != nil {
+				if v, err := c.prepare(t); err == nil {
+					c.stats.storeHits.Add(1)
+					return &c.insert(ck, v, fetch).tok, nil
+				}
+			}
+			defer release() // after fetchAndPut has stored the token
+		}
 	}
 	return c.fetchAndPut(ctx, key, ck, fetch)
+}
+
+// lease coalesces a miss across the processes sharing a Leaser store: it
+// returns another process's fresh token for key, or the release of this
+// process's lease (a no-op when none is held: fetch as usual).
+func (c *Cache) lease(ctx context.Context, l Leaser, key string) (func(), *Token) {
+	none := func() {}
+	release, held, err := l.Lease(ctx, key)
+	switch {
+	case err != nil:
+		c.log.WarnContext(ctx, "cache: store lease failed", "key", key, "err", err)
+		return none, nil
+	case held:
+		return release, nil
+	}
+	t, err := l.Wait(ctx, key)
+	if err != nil {
+		c.log.WarnContext(ctx, "cache: store wait failed", "key", key, "err", err)
+		return none, nil
+	}
+	if t != nil && c.usable(t, c.now()) {
+		return none, t
+	}
+	return none, nil
 }
 
 func (c *Cache) fetchAndPut(ctx context.Context, key, ck string, fetch FetchFunc) (*Token, error) {

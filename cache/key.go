@@ -127,14 +127,38 @@ func appendPrefix(dst []byte, clientID, host, tenant string) []byte {
 const exactMark = "-cs"
 
 func appendSuffix(dst []byte, kind Kind, extra string, scopes []string, exact bool) []byte {
+	return appendScopes(appendKindExtra(dst, kind, extra, exact), scopes, exact)
+}
+
+// appendKindExtra appends kind|extra|, the part of a key between the prefix
+// and the scopes.
+func appendKindExtra(dst []byte, kind Kind, extra string, exact bool) []byte {
 	dst = append(dst, kind.String()...)
 	if exact {
 		dst = append(dst, exactMark...)
 	}
 	dst = append(dst, sep)
 	dst = appendField(dst, extra, false)
-	dst = append(dst, sep)
-	return appendScopes(dst, scopes, exact)
+	return append(dst, sep)
+}
+
+// Stem is the canonical client|host|tenant|kind|extra| part of the keys that
+// differ only in their scopes — for example one on-behalf-of partition's —
+// made once with [Prefix.Stem], so the hit path escapes only the scopes.
+type Stem struct {
+	s     string
+	exact bool
+}
+
+// Stem returns the stem of p's keys of kind and extra.
+func (p Prefix) Stem(kind Kind, extra string) Stem {
+	return Stem{s: string(appendKindExtra([]byte(p.s), kind, extra, p.exact)), exact: p.exact}
+}
+
+// AppendKey appends the key stem + scopes to dst: the same bytes as
+// [Prefix.AppendKey] with the kind and extra the stem was made from.
+func (s Stem) AppendKey(dst []byte, scopes []string) []byte {
+	return appendScopes(append(dst, s.s...), scopes, s.exact)
 }
 
 // compareScopes orders trimmed scopes: byte by byte when exact, else as if

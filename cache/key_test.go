@@ -245,3 +245,18 @@ func FuzzKey(f *testing.F) {
 		}
 	})
 }
+
+// A Stem builds the same keys as its Prefix with the same kind and extra.
+func TestStemMatchesPrefix(t *testing.T) {
+	for _, p := range []Prefix{MakePrefix("App|1", "Host", "T"), MakePrefix("a", "h", "t").ExactScopes()} {
+		for _, extra := range []string{"", "hash=|%x y", "AbC"} {
+			st := p.Stem(KindOBO, extra)
+			for _, scopes := range [][]string{{"B", "a"}, {" Read|x "}, {}} {
+				want := string(p.AppendKey(nil, KindOBO, extra, scopes))
+				if got := string(st.AppendKey(nil, scopes)); got != want {
+					t.Errorf("stem key %q, want %q", got, want)
+				}
+			}
+		}
+	}
+}

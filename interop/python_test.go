@@ -37,6 +37,8 @@ type pyCase struct {
 	CertificatePath string `json:"certificate_path,omitempty"`
 	Password        string `json:"password,omitempty"`
 	SendChain       bool   `json:"send_certificate_chain,omitempty"`
+	// azure-identity OnBehalfOfCredential: the user's token for the app.
+	UserAssertion string `json:"user_assertion,omitempty"`
 
 	resource, acr string // expectations, not sent
 	wantErr       string // the client must fail with this in its error
@@ -189,6 +191,19 @@ func pythonInterpreter(t *testing.T) string {
 // print any of secrets, on stdout or stderr.
 func runPython(t *testing.T, py, script, caFile string, cfg any, secrets ...string) []pyResult {
 	t.Helper()
+	var out struct {
+		Versions map[string]string `json:"versions"`
+		Results  []pyResult        `json:"results"`
+	}
+	runPythonJSON(t, py, script, caFile, cfg, &out, secrets...)
+	t.Logf("%s: %v", script, out.Versions)
+	return out.Results
+}
+
+// runPythonJSON is runPython for any output shape: it decodes the script's
+// JSON output into out.
+func runPythonJSON(t *testing.T, py, script, caFile string, cfg, out any, secrets ...string) {
+	t.Helper()
 	in, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -222,15 +237,9 @@ func runPython(t *testing.T, py, script, caFile string, cfg any, secrets ...stri
 	if err != nil {
 		t.Fatalf("%s %s: %v (timeout %v)\nstderr:\n%s", py, script, err, pythonTimeout, tail(stderr.String(), 4000))
 	}
-	var out struct {
-		Versions map[string]string `json:"versions"`
-		Results  []pyResult        `json:"results"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
 		t.Fatalf("%s printed no JSON result: %v\nstderr:\n%s", script, err, tail(stderr.String(), 4000))
 	}
-	t.Logf("%s: %v", script, out.Versions)
-	return out.Results
 }
 
 // pythonEnv is the current environment without variables that would change

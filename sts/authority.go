@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/appcred/appcred/internal/wire"
 	"github.com/appcred/appcred/sts/directory"
+	"github.com/appcred/appcred/sts/intercept"
 	"github.com/appcred/appcred/sts/pki"
 )
 
@@ -57,6 +59,12 @@ type Options struct {
 	// one), rotated to SignInFile+".1" past SignInFileMax bytes (default 10 MiB).
 	SignInFile    string
 	SignInFileMax int64
+	// Intercept, when set, is a loopback address ("127.0.0.1:0" picks a
+	// port) on which Start also runs the intercept proxy for unmodified apps
+	// (see StartIntercept); the server certificate then also covers the
+	// Microsoft identity and Resource Manager hosts, and the authority answers
+	// as the identity hosts.
+	Intercept string
 }
 
 // DefaultTokenLifetime is the default access token lifetime, as Entra's expires_in.
@@ -85,7 +93,10 @@ type Authority struct {
 	log      *slog.Logger
 	signins  *signinLog
 	lifetime time.Duration
+	refresh  refreshStore // refresh tokens issued by the user grants, hashed, in memory
 
+	subs      []directory.Subscription // from the config, for the intercept mode's Resource Manager
+	icept     *interceptMode
 	hosts     atomic.Pointer[hostPolicy] // Host header values answered to
 	snap      atomic.Pointer[snapshot]
 	inflight  atomic.Int64 // requests being served, for Close
@@ -108,6 +119,11 @@ func Open(opts Options) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	hostNames := opts.Hostnames // the Host header values answered to
+	if opts.Intercept != "" {
+		hostNames = append(slices.Clone(opts.Hostnames), interceptIdentityNames()...)
+		opts.Hostnames = append(slices.Clone(opts.Hostnames), intercept.CertificateHosts()...)
+	}
 	a := &Authority{State: st, opts: opts, log: opts.Logger, lifetime: opts.TokenLifetime}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -124,7 +140,7 @@ func Open(opts Options) (*Authority, error) {
 	if err := st.WithLock(a.prepare); err != nil {
 		return nil, err
 	}
-	a.hosts.Store(newHostPolicy(opts.Hostnames, a.tls))
+	a.hosts.Store(newHostPolicy(hostNames, a.tls))
 	if err := a.reload(true); err != nil {
 		return nil, err
 	}
@@ -169,6 +185,9 @@ func (a *Authority) prepare(st *directory.State) error {
 	if opts.Config != nil {
 		cfgs = append(cfgs, opts.Config)
 	}
+	for _, cfg := range cfgs {
+		a.subs = append(a.subs, cfg.Subscriptions...)
+	}
 	if len(cfgs) > 0 {
 		removed, err := st.Reconcile(cfgs...)
 		if err != nil {
@@ -182,7 +201,7 @@ func (a *Authority) prepare(st *directory.State) error {
 		if opts.NoSeed {
 			return st.Touch()
 		}
-		a.seed, err = seedDev(st)
+		a.seed, err = seedDev(st, opts.Intercept != "")
 	}
 	return err
 }
@@ -208,11 +227,13 @@ func Start(ctx context.Context, opts Options) (*Authority, error) {
 	a.mu.Unlock()
 	srv := a.newServer()
 	a.setURL(ln.Addr())
-	go func() {
-		if err := a.serve(srv, ln); err != nil {
-			a.log.Error("serving stopped", "addr", ln.Addr().String(), "err", err)
+	a.goServe(srv, ln)
+	if opts.Intercept != "" {
+		if err := a.StartIntercept(opts.Intercept); err != nil {
+			_ = a.Close()
+			return nil, err
 		}
-	}()
+	}
 	return a, nil
 }
 
@@ -222,9 +243,13 @@ func (a *Authority) Serve(ln net.Listener) error {
 	return a.serve(a.newServer(), ln)
 }
 
-func (a *Authority) newServer() *http.Server {
+func (a *Authority) newServer() *http.Server { return a.newServerFor(a.Handler()) }
+
+// newServerFor is an HTTPS server for h with the authority's TLS
+// configuration and limits.
+func (a *Authority) newServerFor(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           a.Handler(),
+		Handler:           h,
 		TLSConfig:         a.TLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -276,12 +301,15 @@ func (a *Authority) Close() error {
 		return nil
 	}
 	a.closed = true
-	servers := a.servers
+	servers, icept := a.servers, a.icept
 	if a.stopCtx != nil {
 		a.stopCtx()
 	}
 	a.mu.Unlock()
 	a.signins.ring.Close() // ends log followers, which count as requests in flight
+	if icept != nil {
+		_ = icept.proxy.Close() // no new tunnels; those open end with the servers below
+	}
 	// Wait (up to 5 s) for requests in flight, then close every connection at
 	// once: a graceful HTTP/2 shutdown would idle a second per connection.
 	for deadline := time.Now().Add(5 * time.Second); a.inflight.Load() > 0 && time.Now().Before(deadline); {
@@ -329,7 +357,7 @@ func (a *Authority) CAPool() *x509.CertPool { return a.tls.CAPool }
 
 // TLSConfig is the server-side TLS configuration.
 func (a *Authority) TLSConfig() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{a.tls.Cert}, MinVersion: tls.VersionTLS12}
+	return &tls.Config{Certificates: []tls.Certificate{a.tls.Cert}, MinVersion: tls.VersionTLS12, CipherSuites: aeadCipherSuites}
 }
 
 // HTTPClient returns a new HTTP client (keep-alive, HTTP/1.1) that trusts the

@@ -19,7 +19,7 @@ import (
 // BenchmarkAuthority measures, in one run, the raw RS256-2048 signature rate
 // on all cores and the token endpoint's throughput over loopback TLS with
 // keep-alive and several concurrent clients, for secret and certificate
-// clients. Every token costs one RS256 signature, so sign/s bounds tokens/s;
+// clients, and for the password and on-behalf-of grants. Every token costs one RS256 signature, so sign/s bounds tokens/s;
 // "%sign" reports tokens/s as a share of the signature rate of this run.
 // The sign-in log is on (slog, ring and file), as a served authority runs.
 //
@@ -98,6 +98,15 @@ func BenchmarkAuthority(b *testing.B) {
 		form := f.secretForm()
 		form.Set("claims", `{"access_token":{"nbf":{"essential":true,"value":"1604106651"},"xms_cc":{"values":["CP1"]}}}`)
 		run(b, []string{form.Encode()})
+	})
+	obo := provisionOBO(b, f.a, f.seed)
+	b.Run("password", func(b *testing.B) {
+		run(b, []string{obo.passwordForm(obo.cli, obo.middleScope).Encode()})
+	})
+	b.Run("on-behalf-of", func(b *testing.B) {
+		// One signature check of the user assertion plus one signature per token.
+		user := (&oboFixture{fixture: f, oboApps: obo}).userToken(b)
+		run(b, []string{obo.oboForm(user, obo.ordersScope).Encode()})
 	})
 	b.Run("certificate", func(b *testing.B) {
 		// Assertions are signed before the timed loop (the load generator shares

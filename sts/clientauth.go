@@ -101,7 +101,10 @@ func assertionAudiences(host, tid, seg string, v1 bool) []string {
 // the key found by "x5t#S256" or "x5t" in base64url or standard base64, padded
 // or not (or, without a thumbprint, by an "x5c" leaf registered on the app);
 // integer or float times; no nbf or iat; a jti reused within the lifetime.
-// aud must be one of auds, iss = sub = the app's client id.
+// aud must be one of auds, iss = sub = the app's client id. It is strict
+// where leniency would let a forger in: canonical base64url only, no "crit"
+// header, RSA keys of at least 2048 bits, plausible times and a lifetime of
+// at most MaxAssertionLifetime.
 func verifyAssertion(t *directory.TenantIndex, app *directory.App, assertion string, auds []string, now time.Time) *Error {
 	var keyErr *Error
 	parser := jwt.NewParser(
@@ -110,10 +113,15 @@ func verifyAssertion(t *directory.TenantIndex, app *directory.App, assertion str
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithStrictDecoding(), // canonical base64url only: no malleable trailing bits
 	)
 	claims := jwt.MapClaims{}
 	_, err := parser.ParseWithClaims(assertion, claims, func(tok *jwt.Token) (any, error) {
-		k, e := assertionKey(t, app, tok.Header, now)
+		e := checkCrit(tok.Header)
+		var k *rsa.PublicKey
+		if e == nil {
+			k, e = assertionKey(t, app, tok.Header, now)
+		}
 		if e != nil {
 			keyErr = e
 			return nil, e
@@ -141,6 +149,9 @@ func verifyAssertion(t *directory.TenantIndex, app *directory.App, assertion str
 			return newErr(http.StatusUnauthorized, "invalid_client", codeInvalidJWT,
 				"Invalid JWT token. The client assertion's claims are not valid.")
 		}
+	}
+	if e := checkLifetime(claims, now); e != nil {
+		return e
 	}
 	if aud, ok := singleAudience(claims["aud"]); !ok || !containsFold(auds, aud) {
 		return newErr(http.StatusUnauthorized, "invalid_client", codeAssertionAudience,
@@ -232,6 +243,8 @@ func assertionKey(t *directory.TenantIndex, app *directory.App, h map[string]any
 	if found != nil {
 		if now.Before(found.NotBefore.Add(-ClockSkew)) || now.After(found.NotAfter.Add(ClockSkew)) {
 			reason = "The key used is expired or not yet valid."
+		} else if e := checkKeySize(found.Public, app.ClientID); e != nil {
+			return nil, e
 		} else {
 			return found.Public, nil
 		}

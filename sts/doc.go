@@ -1,6 +1,12 @@
 // Package sts is appcred's local Entra-compatible authority: an HTTPS token
 // service that unmodified Entra ID clients (MSAL Python, azure-identity, MSAL
-// Go, azidentity, appcred) can get client-credentials tokens from, offline.
+// Go, azidentity, appcred) can get client-credentials tokens from, offline,
+// and user (delegated) tokens: the password grant for test users, the
+// on-behalf-of grant (jwt-bearer, requested_token_use=on_behalf_of) and the
+// refresh-token grant (usergrant.go, obo.go, refresh.go, usermint.go).
+// Refresh tokens are 32 random bytes kept in memory by SHA-256 only: they
+// are rotated on use and die with the process, with their user or with the
+// app's consent.
 //
 // It serves, with the tenant as the first path segment, OIDC discovery (v2 and
 // v1), JWKS, instance discovery and the v2 and v1 token endpoints. Clients
@@ -19,7 +25,7 @@
 //	ca.pem, ca-key.pem     local CA (trust ca.pem in clients)
 //	tls.pem, tls-key.pem   server certificate for localhost, 127.0.0.1, ::1 and extra hostnames
 //	keys/*.pem             RSA-2048 token signing keys with self-signed certificates (0600); newest signs
-//	directory.json         tenants, apps, hashed secrets, certificates, grants (0600, atomic writes)
+//	directory.json         tenants, apps, users, hashed secrets and passwords, certificates, grants (0600, atomic writes)
 //	directory.lock         lock file taken by writers (flock; LockFileEx on Windows)
 //
 // Admin changes (directory.State methods, also on Authority) are locked atomic writes
@@ -36,9 +42,18 @@
 //   - The Host header must name the authority (a certificate name or the
 //     listen address, with the port the request came in on), since it becomes
 //     the issuer, the discovery URLs and the expected assertion audience;
-//     localhost and 127.0.0.1 both work, as distinct issuers. Another Host is
+//     localhost and 127.0.0.1 both work, as distinct issuers; each name has one
+//     spelling (lower case, IPv4-mapped IPv6 as IPv4). Another Host is
 //     answered 400 invalid_instance, AADSTS50049 ("Unknown or invalid
 //     instance"), without echoing it.
+//   - The state directory must belong to the current user and not be
+//     writable by group or others; its files are read without following
+//     symbolic links and refused when another user owns or may write them.
+//   - Client assertions: canonical base64url, no "crit" header, RSA keys of at
+//     least 2048 bits, plausible times, valid for at most MaxAssertionLifetime.
+//     A v1 token's aud is the resource's registered identifier.
+//   - TLS 1.2 offers only AEAD suites; responses carry
+//     X-Content-Type-Options: nosniff; encoded slashes in paths are not routed.
 //   - The JWKS is served with max-age=300. Keys are not pre-published:
 //     RotateKey's key signs at once, so a resource server caching the JWKS by
 //     its header, without refetching on an unknown kid, may reject new tokens

@@ -77,6 +77,11 @@ const (
 	codeInternal            = aadsts.InternalError
 	codeUnsupportedEndpoint = aadsts.UnsupportedEndpoint
 	codeInvalidParameter    = aadsts.InvalidParameter
+	codeUserAssertion       = aadsts.UserAssertionInvalid
+	codeUserAssertionTime   = aadsts.UserAssertionTimeRange
+	codeBadUserCredentials  = aadsts.InvalidUserCredentials
+	codeConsentRequired     = aadsts.ConsentRequired
+	codeInvalidGrant        = aadsts.InvalidGrant
 )
 
 // errorBody is the JSON body of an Entra error (entra-protocol.md §5.2).

@@ -93,7 +93,7 @@ func TestErrorRows(t *testing.T) {
 		{"missing grant_type", aud, secret(func(v url.Values) { v.Del("grant_type") }), 400, "invalid_request", 900144},
 		{"missing client_id", aud, secret(func(v url.Values) { v.Del("client_id") }), 400, "invalid_request", 900144},
 		{"missing scope", aud, secret(func(v url.Values) { v.Del("scope") }), 400, "invalid_request", 900144},
-		{"unsupported grant", aud, secret(func(v url.Values) { v.Set("grant_type", "password") }), 400, "unsupported_grant_type", 70003},
+		{"unsupported grant", aud, secret(func(v url.Values) { v.Set("grant_type", "authorization_code") }), 400, "unsupported_grant_type", 70003},
 		{"scope without .default", aud, secret(func(v url.Values) { v.Set("scope", "api://appcred-demo/Demo.Read") }), 400, "invalid_scope", 1002012},
 		{"only openid scopes", aud, secret(func(v url.Values) { v.Set("scope", "openid offline_access profile") }), 400, "invalid_scope", 1002012},
 		{"empty resource", aud, secret(func(v url.Values) { v.Set("scope", "/.default") }), 400, "invalid_scope", 70011},

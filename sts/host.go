@@ -64,15 +64,20 @@ func (p *hostPolicy) withListener(addr net.Addr) *hostPolicy {
 	return q
 }
 
-// nameAllowed reports whether host (no port) names this authority.
+// nameAllowed reports whether host (no port) names this authority: one of
+// its names, or one label below a wildcard name.
 func (p *hostPolicy) nameAllowed(host string) bool {
 	h := strings.ToLower(host)
 	if ip := net.ParseIP(h); ip != nil {
 		h = ip.String()
-	} else if strings.ContainsAny(h, ":%[]") || h == "" {
+	} else if strings.ContainsAny(h, ":%[]*") || h == "" {
 		return false
 	}
 	if slices.Contains(p.names, h) {
+		return true
+	}
+	// A wildcard name ("*.login.microsoft.com") matches one more label.
+	if label, parent, ok := strings.Cut(h, "."); ok && label != "" && slices.Contains(p.names, "*."+parent) {
 		return true
 	}
 	return p.leaf != nil && p.leaf.VerifyHostname(h) == nil

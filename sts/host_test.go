@@ -56,7 +56,7 @@ func TestHostHeaderMustNameTheAuthority(t *testing.T) {
 			t.Errorf("Host %s: status %d: %s", hp, r.status, r.raw)
 			continue
 		}
-		if want := "https://" + hp + "/" + tid + "/v2.0"; r.body["issuer"] != want {
+		if want := "https://" + strings.ToLower(hp) + "/" + tid + "/v2.0"; r.body["issuer"] != want { // issue 13 item 8: canonical host
 			t.Errorf("Host %s: issuer %v, want %s", hp, r.body["issuer"], want)
 		}
 	}

@@ -26,13 +26,18 @@ type mintParams struct {
 	now       time.Time
 }
 
+// stdClaims are the audience, issuer and times every token carries.
+type stdClaims struct {
+	Aud string `json:"aud"`
+	Iss string `json:"iss"`
+	Iat int64  `json:"iat"`
+	Nbf int64  `json:"nbf"`
+	Exp int64  `json:"exp"`
+}
+
 // claimsV2 are the claims of a v2 app-only access token (entra-protocol.md §6).
 type claimsV2 struct {
-	Aud    string   `json:"aud"`
-	Iss    string   `json:"iss"`
-	Iat    int64    `json:"iat"`
-	Nbf    int64    `json:"nbf"`
-	Exp    int64    `json:"exp"`
+	stdClaims
 	Azp    string   `json:"azp"`
 	Azpacr string   `json:"azpacr"`
 	Idtyp  string   `json:"idtyp"`
@@ -48,11 +53,7 @@ type claimsV2 struct {
 
 // claimsV1 are the claims of a v1 app-only access token.
 type claimsV1 struct {
-	Aud      string   `json:"aud"`
-	Iss      string   `json:"iss"`
-	Iat      int64    `json:"iat"`
-	Nbf      int64    `json:"nbf"`
-	Exp      int64    `json:"exp"`
+	stdClaims
 	Appid    string   `json:"appid"`
 	Appidacr string   `json:"appidacr"`
 	Idp      string   `json:"idp"`
@@ -70,8 +71,8 @@ type claimsV1 struct {
 // mint signs an access token with key: RS256, "kid" in the header (v1 also
 // "x5t"), claims of the version the resource accepts.
 func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
-	var uti [16]byte
-	if _, err := rand.Read(uti[:]); err != nil {
+	uti, err := newUTI()
+	if err != nil {
 		return "", err
 	}
 	iat := p.now.Unix()
@@ -79,35 +80,48 @@ func (a *Authority) mint(key *pki.SigningKey, p mintParams) (string, error) {
 	roles := p.tenant.Roles(p.client, p.resource)
 	var payload []byte
 	var header string
-	var err error
 	if p.resource.TokenVersion() == 2 {
 		header = key.HeaderV2
 		payload, err = json.Marshal(claimsV2{
-			Aud: p.resource.ClientID, Iss: "https://" + p.host + "/" + p.tenant.ID() + "/v2.0",
-			Iat: iat, Nbf: iat, Exp: exp,
+			stdClaims: stdClaims{Aud: p.resource.ClientID, Iss: "https://" + p.host + "/" + p.tenant.ID() + "/v2.0",
+				Iat: iat, Nbf: iat, Exp: exp},
 			Azp: p.client.ClientID, Azpacr: p.acr, Idtyp: "app",
 			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
-			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "2.0", Acrs: p.acrs, XmsCC: p.xmsCC,
+			Uti: uti, Ver: "2.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	} else {
 		header = key.HeaderV1
 		iss := "https://sts.windows.net/" + p.tenant.ID() + "/"
 		payload, err = json.Marshal(claimsV1{
-			Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp,
-			Appid: p.client.ClientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
+			stdClaims: stdClaims{Aud: p.requested, Iss: iss, Iat: iat, Nbf: iat, Exp: exp},
+			Appid:     p.client.ClientID, Appidacr: p.acr, Idp: iss, Idtyp: "app",
 			Oid: p.client.ObjectID, Roles: roles, Sub: p.client.ObjectID, Tid: p.tenant.ID(),
-			Uti: base64.RawURLEncoding.EncodeToString(uti[:]), Ver: "1.0", Acrs: p.acrs, XmsCC: p.xmsCC,
+			Uti: uti, Ver: "1.0", Acrs: p.acrs, XmsCC: p.xmsCC,
 		})
 	}
 	if err != nil {
 		return "", err
 	}
+	return signJWT(key, header, payload)
+}
+
+// signJWT signs payload (JSON claims) under header (base64url JSON) with key, RS256.
+func signJWT(key *pki.SigningKey, header string, payload []byte) (string, error) {
 	signing := header + "." + base64.RawURLEncoding.EncodeToString(payload)
 	sig, err := jwt.SigningMethodRS256.Sign(signing, key.Key)
 	if err != nil {
 		return "", err
 	}
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// newUTI returns a random token id ("uti").
+func newUTI() (string, error) {
+	var uti [16]byte
+	if _, err := rand.Read(uti[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(uti[:]), nil
 }
 
 // VerifyToken checks an access token this authority issued: an RS256

@@ -19,21 +19,48 @@ type Seed struct {
 	Role string `json:"role"`
 }
 
-// seedDev makes the development tenant: an API app "api://appcred-demo" with
-// roles Demo.Read and Demo.Write (v2 tokens, opted in to the xms_cc optional
-// claim), and a daemon app with a secret and Demo.Read granted.
-func seedDev(st *directory.State) (*Seed, error) {
+// The development API, as a new state's development tenant and "appcred
+// demo" register it.
+const (
+	// DevIdentifierURI is the development API's application ID URI.
+	DevIdentifierURI = "api://appcred-demo"
+	// DevRole is the development API's app role granted to the daemon.
+	DevRole = "Demo.Read"
+)
+
+// DevAPI returns the development API's registration: identifier URI
+// DevIdentifierURI, app roles Demo.Read and Demo.Write, v2 tokens, opted in to
+// the xms_cc optional claim.
+func DevAPI() directory.App {
+	return directory.App{
+		DisplayName: "appcred-demo-api", IdentifierURIs: []string{DevIdentifierURI},
+		AppRoles: []string{DevRole, "Demo.Write"}, AccessTokenVersion: 2,
+		OptionalClaims: []string{directory.OptionalClaimXmsCC},
+	}
+}
+
+// ARMAppID is the client id of Resource Manager's app registration ("Windows
+// Azure Service Management API", the same in every Entra tenant); the dev
+// seed registers it in intercept mode.
+const ARMAppID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
+
+// armResources are the identifier URIs of Resource Manager's app: tokens for
+// them carry these audiences (v1 tokens, as Entra issues for ARM).
+var armResources = []string{"https://management.core.windows.net/", "https://management.azure.com/"}
+
+// seedDev makes the development tenant: the API DevAPI and a daemon app with
+// a secret and DevRole granted. With withARM
+// it also registers Resource Manager (ARMAppID, v1 tokens) and grants the
+// daemon access, so "https://management.core.windows.net//.default" gets a
+// token with aud "https://management.core.windows.net/".
+func seedDev(st *directory.State, withARM bool) (*Seed, error) {
 	t, err := st.AddTenant("")
 	if err != nil {
 		return nil, err
 	}
-	s := &Seed{TenantID: t.ID, IdentifierURI: "api://appcred-demo", Role: "Demo.Read"}
+	s := &Seed{TenantID: t.ID, IdentifierURI: DevIdentifierURI, Role: DevRole}
 	s.Scope = s.IdentifierURI + "/.default"
-	api, err := st.AddApp(t.ID, directory.App{
-		DisplayName: "appcred-demo-api", IdentifierURIs: []string{s.IdentifierURI},
-		AppRoles: []string{"Demo.Read", "Demo.Write"}, AccessTokenVersion: 2,
-		OptionalClaims: []string{directory.OptionalClaimXmsCC},
-	})
+	api, err := st.AddApp(t.ID, DevAPI())
 	if err != nil {
 		return nil, err
 	}
@@ -49,5 +76,14 @@ func seedDev(st *directory.State) (*Seed, error) {
 		return nil, err
 	}
 	s.APIClientID, s.ClientID, s.ClientSecret = api.ClientID, daemon.ClientID, sec.Value
+	if withARM {
+		if _, err := st.AddApp(t.ID, directory.App{ClientID: ARMAppID, DisplayName: "Windows Azure Service Management API",
+			IdentifierURIs: armResources, AccessTokenVersion: 1}); err != nil {
+			return nil, err
+		}
+		if err := st.Grant(t.ID, daemon.ClientID, ARMAppID); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }

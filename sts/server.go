@@ -77,6 +77,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Client-Request-Id", rc.correlationID)
 	}
 	w.Header().Set("X-Ms-Request-Id", rc.traceID)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !a.hosts.Load().allowed(r.Host, localPort(r)) {
 		rc.host = a.ownHost() // never echo an unknown Host
 		if seg, v1, ok := tokenPath(r.URL.Path); ok {
@@ -85,6 +86,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rc, unknownHost())
 		return
 	}
+	rc.host = canonicalHost(rc.host) // one issuer per name, whatever its spelling
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -96,7 +98,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	p := r.URL.Path
-	if len(p) < 2 || p[0] != '/' {
+	if len(p) < 2 || p[0] != '/' || hasEncodedSlash(r.URL) {
 		writeError(w, rc, notFound(p))
 		return
 	}
@@ -124,7 +126,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/oauth2/v2.0/authorize", "/oauth2/authorize", "/oauth2/v2.0/devicecode", "/oauth2/devicecode",
 		"/oauth2/v2.0/logout", "/oauth2/logout":
 		writeError(w, rc, newErr(http.StatusBadRequest, "invalid_request", codeUnsupportedEndpoint,
-			"The local authority issues app-only tokens; %s is not offered.", rest))
+			"The local authority offers only the token endpoint (client credentials, password, refresh token, on-behalf-of); %s is not offered.", rest))
 	default:
 		writeError(w, rc, notFound(p))
 	}
@@ -310,11 +312,16 @@ func (a *Authority) instanceDiscovery(w http.ResponseWriter, r *http.Request, rc
 				"Unknown or invalid instance."))
 			return
 		}
-		if seg, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); seg != "" {
-			tenant = seg
+		if seg, _, _ := strings.Cut(strings.TrimPrefix(u.EscapedPath(), "/"), "/"); seg != "" {
+			var ok bool
+			if tenant, ok = a.discoveryTenant(seg); !ok {
+				writeError(w, rc, newErr(http.StatusBadRequest, "invalid_request", codeTenantNotFound,
+					"The tenant in authorization_endpoint was not found in this authority's directory."))
+				return
+			}
 		}
-		if !strings.EqualFold(u.Host, rc.host) {
-			aliases = append(aliases, strings.ToLower(u.Host))
+		if h := canonicalHost(u.Host); h != rc.host {
+			aliases = append(aliases, h)
 		}
 	}
 	out := map[string]any{

@@ -153,7 +153,7 @@ func failureCases(t *testing.T, f *fixture) []failureCase {
 			[]string{`no app with client id "11111111-2222-3333-4444-555555555555"`, f.seed.ClientID, f.certApp}},
 		{"unknown tenant", other, f.secretForm(), "AADSTS90002",
 			[]string{`"00000000-0000-0000-0000-00000000dead"`, f.seed.TenantID}},
-		{"unsupported grant", f.tokenURL(), form("grant_type", "password"), "AADSTS70003", []string{"grant_type", "discovery"}},
+		{"unsupported grant", f.tokenURL(), form("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), "AADSTS70003", []string{"grant_type", "discovery"}},
 		{"wrong audience", f.tokenURL(),
 			assertionForm(f.certApp, goAssertion(t, good, f.certApp, "https://elsewhere.example/token", time.Now()), f.seed.Scope),
 			"AADSTS50012", []string{`"https://elsewhere.example/token"`, f.tokenURL()}},

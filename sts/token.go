@@ -1,7 +1,6 @@
 package sts
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -31,6 +30,7 @@ type tokenRequest struct {
 	claims        string // OpenID Connect claims request (JSON), parsed only when present
 	basic         bool   // credentials came in an HTTP Basic header
 	basicRaw      string // the Basic secret before form-decoding (some clients do not encode it)
+	user          userGrantFields
 }
 
 // parseTokenRequest reads the form of a token request: at most MaxFormBytes of
@@ -74,6 +74,7 @@ func parseTokenForm(body, authorization string) (*tokenRequest, *Error) {
 		scope:         form.Get("scope"),
 		resource:      form.Get("resource"),
 		claims:        form.Get("claims"),
+		user:          readUserGrantFields(form),
 	}
 	if authorization != "" {
 		id, secret, raw, ok := parseBasic(authorization)
@@ -137,13 +138,13 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 	}
 	rc.signin.req = req
 	switch req.grantType {
-	case "client_credentials":
+	case "client_credentials", grantPassword, grantJWTBearer, grantRefreshToken:
 	case "":
 		writeError(w, rc, missingParam("grant_type"))
 		return
 	default:
 		writeError(w, rc, newErr(http.StatusBadRequest, "unsupported_grant_type", codeUnsupportedGrant,
-			"The app requested an unsupported grant type '%s'. This local authority supports 'client_credentials'.", clip(req.grantType)))
+			"The app requested an unsupported grant type '%s'. This local authority supports 'client_credentials', 'password', 'refresh_token' and '%s'.", clip(req.grantType), grantJWTBearer))
 		return
 	}
 	var cr *claimsRequest
@@ -152,6 +153,10 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 			writeError(w, rc, e)
 			return
 		}
+	}
+	if req.grantType != "client_credentials" {
+		a.userGrant(w, rc, snap, t, req, seg, v1)
+		return
 	}
 	client, acr, e := a.authenticate(t, req, rc, seg, v1)
 	if e != nil {
@@ -163,6 +168,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		writeError(w, rc, e)
 		return
 	}
+	requested = registeredResource(res, requested)
 	p := mintParams{host: rc.host, tenant: t, client: client, resource: res, requested: requested, acr: acr, now: rc.now}
 	if cr != nil {
 		p.acrs = cr.acrs
@@ -182,28 +188,11 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 
 func (a *Authority) writeToken(w http.ResponseWriter, rc *reqCtx, tok, resource string, v1 bool) {
 	rc.signin.issued(tok)
-	secs := int64(a.lifetime / 1e9)
-	var b []byte
-	if v1 {
-		s := strconv.FormatInt(secs, 10)
-		b, _ = json.Marshal(struct {
-			TokenType    string `json:"token_type"`
-			ExpiresIn    string `json:"expires_in"`
-			ExtExpiresIn string `json:"ext_expires_in"`
-			ExpiresOn    string `json:"expires_on"`
-			NotBefore    string `json:"not_before"`
-			Resource     string `json:"resource"`
-			AccessToken  string `json:"access_token"`
-		}{"Bearer", s, s, strconv.FormatInt(rc.now.Unix()+secs, 10), strconv.FormatInt(rc.now.Unix(), 10), resource, tok})
-	} else {
-		b, _ = json.Marshal(struct {
-			TokenType    string `json:"token_type"`
-			ExpiresIn    int64  `json:"expires_in"`
-			ExtExpiresIn int64  `json:"ext_expires_in"`
-			RefreshIn    int64  `json:"refresh_in,omitempty"`
-			AccessToken  string `json:"access_token"`
-		}{"Bearer", secs, secs, int64(a.opts.RefreshIn / 1e9), tok})
-	}
+	a.writeTokenResponse(w, &tokenResponse{accessToken: tok, resource: resource, now: rc.now}, v1)
+}
+
+// writeTokenBody answers 200 with a JSON token response, never cached.
+func writeTokenBody(w http.ResponseWriter, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store, no-cache")

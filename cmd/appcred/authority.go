@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/appcred/appcred/sts"
 	"github.com/appcred/appcred/sts/directory"
+	"github.com/appcred/appcred/sts/intercept"
 )
 
 func init() { rootCmd.AddCommand(newAuthorityCmd()) }
@@ -27,6 +29,7 @@ func newAuthorityCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newServeCmd(), newKeysCmd(), newTenantCmd(), newAppCmd(), newSecretCmd(), newCertAddCmd(),
 		newGrantCmd(), newListCmd(), newLogCmd())
+	cmd.AddCommand(newUserCmd(), newConsentCmd(), newUserTokenCmd())
 	return cmd
 }
 
@@ -42,10 +45,20 @@ func stateDir(flag string) (string, error) {
 	return directory.DefaultStateDir()
 }
 
+// openState opens the state directory of an admin verb. Without --state the
+// default directory must exist already: an admin verb does not make one
+// (serve does), so a mistyped or forgotten --state is an error, not a new,
+// empty authority.
 func openState(flag string) (*directory.State, error) {
 	dir, err := stateDir(flag)
 	if err != nil {
 		return nil, err
+	}
+	if flag == "" {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no authority state in %s (the default --state): start one with \"appcred authority serve\", "+
+				"or name the state directory of yours with --state DIR", dir)
+		}
 	}
 	return directory.Open(dir)
 }
@@ -77,7 +90,18 @@ The local CA is name-constrained to localhost, 127.0.0.0/8, ::1 and the --hostna
 (so its key cannot vouch for other sites). A later --hostname outside those makes a new CA (a warning names it):
 clients must then trust the new STATE/ca.pem. Requests must use one of the certificate's names or the listen
 address, with the server's port, as Host: it becomes the token issuer; any other Host gets HTTP 400
-invalid_instance (AADSTS50049).`,
+invalid_instance (AADSTS50049).
+
+With --intercept 127.0.0.1:PORT it also runs an HTTP CONNECT proxy there, so unmodified apps with the real
+https://login.microsoftonline.com/TENANT authority (and instance discovery on) work offline: CONNECT to a Microsoft
+identity host (login.microsoftonline.com, login.microsoft.com, {region}.login.microsoft.com, login.windows.net,
+sts.windows.net, national clouds) reaches this authority, which answers as that host; CONNECT to management.azure.com
+or management.core.windows.net reaches a minimal Resource Manager (GET /subscriptions, /subscriptions/{id},
+/tenants, /metadata/endpoints; subscriptions from the config's "subscriptions: [{id, display_name, tenant}]").
+Every other destination is refused with 403 and logged: nothing leaves the machine. The certificate then covers
+those hosts (a new CA on first use). serve prints the export lines to paste (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE /
+REQUESTS_CA_BUNDLE naming STATE/ca-bundle.pem = system roots + local CA, NODE_EXTRA_CA_CERTS). A new state seeded
+with --intercept also registers Resource Manager and grants it to the development client.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
@@ -111,6 +135,7 @@ invalid_instance (AADSTS50049).`,
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "private key for --tls-cert")
 	f.DurationVar(&lifetime, "token-lifetime", sts.DefaultTokenLifetime, "access token lifetime (expires_in)")
 	f.DurationVar(&refresh, "refresh-in", 0, "send refresh_in with this value (0: omit)")
+	f.StringVar(&opts.Intercept, "intercept", "", "also run the intercept proxy on this loopback address (127.0.0.1:PORT) for unmodified apps")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
 	signInFlags(f, &opts, &logFormat)
 	return cmd
@@ -123,21 +148,37 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 		if s := a.Seed(); s != nil {
 			out["seed"] = s
 		}
+		if env := a.InterceptEnv(); env != nil {
+			vars := map[string]string{}
+			for _, v := range env {
+				vars[v.Name] = v.Value
+			}
+			out["intercept"] = map[string]any{"addr": a.InterceptAddr(), "env": vars}
+		}
 		return json.NewEncoder(w).Encode(out)
 	}
 	fmt.Fprintf(w, "appcred authority listening on %s\n", url)
 	if ca := a.CAFile(); ca != "" {
 		fmt.Fprintf(w, "CA certificate: %s\n", ca)
-		fmt.Fprintf(w, "  trust it with e.g. SSL_CERT_FILE=%s (Go) or REQUESTS_CA_BUNDLE=%s (Python)\n", ca, ca)
+		fmt.Fprintf(w, "  trust it with --ca-file %s (appcred), REQUESTS_CA_BUNDLE=%s (Python) or appcred.WithCACertificates (Go)\n",
+			shellQuote(ca), shellQuote(ca))
 	}
 	fmt.Fprintf(w, "state: %s\n", a.Dir())
 	if s := a.Seed(); s != nil {
 		fmt.Fprintf(w, "seeded a development tenant:\n")
-		fmt.Fprintf(w, "  authority:     %s/%s\n", url, s.TenantID)
+		fmt.Fprintf(w, "  authority:     %s\n", a.TenantURL(s.TenantID))
 		fmt.Fprintf(w, "  tenant id:     %s\n", s.TenantID)
 		fmt.Fprintf(w, "  client id:     %s\n", s.ClientID)
 		fmt.Fprintf(w, "  client secret: %s   (shown once; stored hashed)\n", s.ClientSecret)
 		fmt.Fprintf(w, "  scope:         %s   (role %s granted)\n", s.Scope, s.Role)
+		fmt.Fprintf(w, "get a token:\n  export %s=%s\n", secretVar, shellQuote(s.ClientSecret))
+		fmt.Fprintf(w, "  %s\n", tokenCommand(a, s.TenantID, s.ClientID, s.Scope))
+	} else if err := printDirectory(w, a); err != nil {
+		return err
+	}
+	if env := a.InterceptEnv(); env != nil {
+		fmt.Fprintf(w, "intercept proxy on %s (only Microsoft identity and Resource Manager hosts; others refused)\n", a.InterceptAddr())
+		fmt.Fprintf(w, "run unmodified apps offline after:\n%s", intercept.ExportLines(env))
 	}
 	return nil
 }
@@ -217,6 +258,7 @@ func newTenantCmd() *cobra.Command {
 func newAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage app registrations"}
 	var state, tenant string
+	var createTenant bool
 	var spec directory.App
 	add := &cobra.Command{
 		Use:   "add",
@@ -225,6 +267,12 @@ func newAppCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := openState(state)
 			if err != nil {
+				return err
+			}
+			if err := existingTenant(st, tenant, createTenant); err != nil {
+				return err
+			}
+			if tenant, err = tenantFor(st, tenant); err != nil {
 				return err
 			}
 			a, err := st.AddApp(tenant, spec)
@@ -236,13 +284,16 @@ func newAppCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	f := add.Flags()
-	f.StringVar(&tenant, "tenant", "", "tenant id or domain (created if a new GUID; default: the only tenant)")
+	f.StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
+	f.BoolVar(&createTenant, "create-tenant", false, "create the --tenant (a new GUID) if the directory does not have it")
 	f.StringVar(&spec.DisplayName, "name", "", "display name")
 	f.StringVar(&spec.ClientID, "client-id", "", "client id (default: a new GUID)")
 	f.StringSliceVar(&spec.IdentifierURIs, "identifier-uri", nil, "application ID URI, e.g. api://orders (repeatable)")
 	f.StringSliceVar(&spec.AppRoles, "role", nil, "app role the app exposes as a resource (repeatable)")
-	f.IntVar(&spec.AccessTokenVersion, "token-version", 1, "access token version for this app as a resource: 1 or 2")
+	f.IntVar(&spec.AccessTokenVersion, "token-version", 2, "version of the access tokens issued for this app as a resource: 1 or 2 (2, as for the API serve seeds; Entra's manifest default is 1)")
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
+	f.StringSliceVar(&spec.Scopes, "scope", nil, "delegated scope the app exposes as an API, e.g. access_as_user (repeatable)")
+	f.BoolVar(&spec.PublicClient, "public-client", false, "a public client (no credential; password and refresh-token grants)")
 	cmd.AddCommand(add, newAppRemoveCmd())
 	return cmd
 }
@@ -265,7 +316,7 @@ func newSecretCmd() *cobra.Command {
 					return err
 				}
 			}
-			st, err := openState(state)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
@@ -278,7 +329,7 @@ func newSecretCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	add.Flags().StringVar(&app, "app", "", "client id of the app")
+	add.Flags().StringVar(&app, "app", "", "client id of the app (required)")
 	add.Flags().StringVar(&expires, "expires", "", "lifetime (30d, 12h) or RFC 3339 time after which the secret "+
 		"is refused with AADSTS7000222 (default: never)")
 	cmd.AddCommand(add, newSecretRemoveCmd())
@@ -296,11 +347,11 @@ func newCertAddCmd() *cobra.Command {
 			if app == "" || file == "" {
 				return errors.New("--app and --cert are required")
 			}
-			data, err := os.ReadFile(file)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
-			st, err := openState(state)
+			data, err := os.ReadFile(file)
 			if err != nil {
 				return err
 			}
@@ -313,8 +364,8 @@ func newCertAddCmd() *cobra.Command {
 	}
 	stateFlag(add, &state)
 	add.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	add.Flags().StringVar(&app, "app", "", "client id of the app")
-	add.Flags().StringVar(&file, "cert", "", "PEM certificate file (the first certificate is used)")
+	add.Flags().StringVar(&app, "app", "", "client id of the app (required)")
+	add.Flags().StringVar(&file, "cert", "", "PEM certificate file, the first certificate is used (required)")
 	cmd.AddCommand(add, newCertRemoveCmd())
 	return cmd
 }
@@ -330,7 +381,7 @@ func newGrantCmd() *cobra.Command {
 			if app == "" || api == "" || len(roles) == 0 {
 				return errors.New("--app, --api and --role are required")
 			}
-			st, err := openState(state)
+			st, err := openWithTenant(state, &tenant)
 			if err != nil {
 				return err
 			}
@@ -342,9 +393,9 @@ func newGrantCmd() *cobra.Command {
 	}
 	stateFlag(cmd, &state)
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant id or domain (default: the only tenant)")
-	cmd.Flags().StringVar(&app, "app", "", "client id of the app that gets the roles")
-	cmd.Flags().StringVar(&api, "api", "", "the API: identifier URI (api://orders) or client id")
-	cmd.Flags().StringSliceVar(&roles, "role", nil, "app role of the API (repeatable)")
+	cmd.Flags().StringVar(&app, "app", "", "client id of the app that gets the roles (required)")
+	cmd.Flags().StringVar(&api, "api", "", "the API: identifier URI (api://orders) or client id (required)")
+	cmd.Flags().StringSliceVar(&roles, "role", nil, "app role of the API, repeatable (required)")
 	cmd.AddCommand(newGrantRemoveCmd())
 	return cmd
 }

@@ -78,6 +78,8 @@ func run(t *testing.T, env []string, stdin string, args ...string) result {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	// Each run gets its own empty token cache unless env names one.
+	cmd.Env = append(cmd.Env, "XDG_CACHE_HOME="+t.TempDir(), envCache+"=")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer

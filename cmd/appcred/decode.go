@@ -39,7 +39,8 @@ func newDecodeCmd() *cobra.Command {
 		Short: "Show a JWT's header and claims, its times and expiry, and optionally check its signature",
 		Long: `Decode a JWT (an access token) and show its header and claims, iat/nbf/exp as local times, and whether
 it has expired. The token is read from the argument, or from stdin for "-" or no argument; a leading
-"Authorization: Bearer " is ignored, so "appcred token --output header | appcred decode" works.
+"Authorization: Bearer " is ignored, and JSON input gives its accessToken (or access_token), so
+"appcred token | appcred decode" and "appcred token --output header | appcred decode" work.
 
 With --jwks URL, or --authority URL (OIDC discovery: an Entra authority https://host/{tenant} at
 {authority}/v2.0/.well-known/openid-configuration, else a generic issuer at
@@ -81,6 +82,9 @@ ES256/384/512) is checked against the issuer's RSA and EC keys; an invalid signa
 			if err != nil {
 				return err
 			}
+			if sig != nil && !sig.Checked {
+				return caHint(errors.New("signature not checked: "+sig.Error), caFile)
+			}
 			if sig != nil && !sig.Valid {
 				return fmt.Errorf("signature is not valid: %s", sig.Error)
 			}
@@ -113,6 +117,22 @@ func readTokenArg(args []string, stdin io.Reader) (string, error) {
 		s = string(b)
 	}
 	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "{") {
+		// The JSON "appcred token" prints (az's field names) or an OAuth token response.
+		var out struct {
+			AZ    string `json:"accessToken"`
+			OAuth string `json:"access_token"`
+		}
+		if err := json.Unmarshal([]byte(s), &out); err != nil {
+			return "", errors.New("the input starts with { but is not JSON: want a token, or the JSON \"appcred token\" prints")
+		}
+		if s = out.AZ; s == "" {
+			s = out.OAuth
+		}
+		if s == "" {
+			return "", errors.New("the JSON input has no accessToken (or access_token) field")
+		}
+	}
 	if rest, ok := cutPrefixFold(s, "Authorization:"); ok {
 		s = strings.TrimSpace(rest)
 	}
@@ -293,6 +313,8 @@ func (s *sigResult) describe() string {
 	switch {
 	case s == nil:
 		return "not checked (pass --jwks URL or --authority URL)"
+	case !s.Checked:
+		return "NOT CHECKED: the signing keys could not be fetched (see the error)"
 	case s.Valid:
 		return fmt.Sprintf("valid (%s, kid %s, keys from %s)", s.Alg, s.KID, s.JWKSURI)
 	case s.JWKSURI != "":
@@ -312,13 +334,18 @@ func verifyJWT(ctx context.Context, hc *http.Client, d *decodedJWT, jwksURL, aut
 	if jwksURL == "" {
 		u, err := discoverJWKS(ctx, wc, authorityURL)
 		if err != nil {
-			r.Error = err.Error()
+			r.Checked, r.Error = false, unreachable(err).Error()
 			return r
 		}
 		jwksURL = u
 	}
 	r.JWKSURI = jwksURL
 	if err := verifySignature(ctx, wc, d, jwksURL); err != nil {
+		var ke *keysError
+		if errors.As(err, &ke) {
+			r.Checked, r.Error = false, unreachable(ke.err).Error()
+			return r
+		}
 		r.Error = err.Error()
 		return r
 	}
@@ -341,7 +368,10 @@ func discoverJWKS(ctx context.Context, wc *wire.Client, authorityURL string) (st
 			continue
 		}
 		ep, err := res.Resolve(ctx, a)
+		var we *wire.Error
 		switch {
+		case err != nil && errors.As(err, &we) && we.StatusCode == 0 && neverArrived(we.Err):
+			return "", err // the host is unreachable or untrusted: asking it again as an issuer says the same
 		case err != nil:
 			errs = append(errs, err)
 		case ep.JWKSURI == "":
@@ -381,6 +411,12 @@ func verifySignature(ctx context.Context, wc *wire.Client, d *decodedJWT, jwksUR
 	}
 	return nil
 }
+
+// keysError is a failure to fetch a JWKS: the signature could not be checked.
+type keysError struct{ err error }
+
+func (e *keysError) Error() string { return e.err.Error() }
+func (e *keysError) Unwrap() error { return e.err }
 
 // keyCache holds each JWKS fetched by this process, per URL.
 type keyCache struct {
@@ -430,7 +466,7 @@ func fetchJWKS(ctx context.Context, wc *wire.Client, url string) ([]jose.JSONWeb
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := wc.GetJSON(ctx, url, &doc); err != nil {
-		return nil, fmt.Errorf("fetching the JWKS: %w", err)
+		return nil, &keysError{fmt.Errorf("fetching the JWKS: %w", err)}
 	}
 	var keys []jose.JSONWebKey
 	for _, raw := range doc.Keys {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -37,10 +38,10 @@ from the cache, and print the decoded, signature-checked tokens. Needs no accoun
 	}
 }
 
-// Names the demo registers.
+// The API the demo registers: the one "appcred authority serve" seeds.
 const (
-	demoAPIURI = "api://orders"
-	demoRole   = "Orders.Read"
+	demoAPIURI = sts.DevIdentifierURI
+	demoRole   = sts.DevRole
 )
 
 func runDemo(ctx context.Context, w io.Writer) (err error) {
@@ -73,7 +74,8 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 		return err
 	}
 	step(w, 2, "Registered, in tenant %s:", reg.tenant)
-	fmt.Fprintf(w, "   - an API \"orders-api\" with identifier URI %s and app role %s\n", demoAPIURI, demoRole)
+	fmt.Fprintf(w, "   - an API %q with identifier URI %s and app roles %s (as \"appcred authority serve\" seeds it)\n",
+		sts.DevAPI().DisplayName, demoAPIURI, strings.Join(sts.DevAPI().AppRoles, ", "))
 	fmt.Fprintf(w, "   - a daemon app, client id %s, granted %s on the API\n", reg.clientID, demoRole)
 	fmt.Fprintf(w, "   - a client secret for the daemon (hint %s…; the authority stores only its hash)\n", reg.secretHint)
 	fmt.Fprintf(w, "   - a new self-signed certificate for the daemon (proof.NewSelfSigned), registered by thumbprint:\n")
@@ -116,11 +118,32 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 		}
 	}
 	fmt.Fprintf(w, "\nDone in %s. Next:\n", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintln(w, "  appcred authority serve              run the authority yourself (prints a dev tenant, client id and secret)")
-	fmt.Fprintln(w, "  appcred cert new --subject CN=x --out DIR    make a client certificate and print its thumbprints")
-	fmt.Fprintln(w, "  appcred token --scope S ...          get a token from a script (like az account get-access-token)")
-	fmt.Fprintln(w, "  appcred decode TOKEN                 look inside a token")
+	printNext(w)
 	return nil
+}
+
+// printNext prints what to try after the demo, in aligned columns, and a
+// concrete "appcred token" line for the authority "appcred authority serve" runs.
+func printNext(w io.Writer) {
+	next := [][2]string{
+		{"appcred authority serve", "run the authority yourself (prints a dev tenant, client id and secret)"},
+		{"appcred cert new --subject CN=x --out DIR", "make a client certificate and print its thumbprints"},
+		{"appcred decode TOKEN", "look inside a token"},
+	}
+	width := 0
+	for _, n := range next {
+		width = max(width, len(n[0]))
+	}
+	for _, n := range next {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, n[0], n[1])
+	}
+	ca := "STATE/ca.pem"
+	if dir, err := directory.DefaultStateDir(); err == nil {
+		ca = shellQuote(filepath.Join(dir, "ca.pem"))
+	}
+	fmt.Fprintf(w, "  then get a token for the same API from a script, with the secret serve printed in %s:\n", secretVar)
+	fmt.Fprintf(w, "    appcred token --authority https://127.0.0.1:8443/TENANT_ID --client-id CLIENT_ID --secret-env %s \\\n", secretVar)
+	fmt.Fprintf(w, "        --scope %s/.default --ca-file %s\n", demoAPIURI, ca)
 }
 
 // demoRegistration is what the demo registered on the authority.
@@ -134,11 +157,10 @@ func demoRegister(a *sts.Authority) (*demoRegistration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adding a tenant: %w", err)
 	}
-	if _, err := a.AddApp(t.ID, directory.App{DisplayName: "orders-api", IdentifierURIs: []string{demoAPIURI},
-		AppRoles: []string{demoRole}, AccessTokenVersion: 2}); err != nil {
+	if _, err := a.AddApp(t.ID, sts.DevAPI()); err != nil {
 		return nil, fmt.Errorf("registering the API: %w", err)
 	}
-	daemon, err := a.AddApp(t.ID, directory.App{DisplayName: "orders-daemon"})
+	daemon, err := a.AddApp(t.ID, directory.App{DisplayName: "appcred-demo-daemon"})
 	if err != nil {
 		return nil, fmt.Errorf("registering the daemon: %w", err)
 	}
@@ -149,7 +171,7 @@ func demoRegister(a *sts.Authority) (*demoRegistration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adding a client secret: %w", err)
 	}
-	cert, err := proof.NewSelfSigned("CN=orders-daemon", 24*time.Hour, 2048)
+	cert, err := proof.NewSelfSigned("CN=appcred-demo-daemon", 24*time.Hour, 2048)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 	if n := strings.Count(out, "Signature:  valid (RS256"); n != 2 {
 		t.Errorf("want 2 verified tokens, got %d:\n%s", n, out)
 	}
-	for _, want := range []string{`"Orders.Read"`, `"azpacr": "1"`, `"azpacr": "2"`, "thumbprint ", "Done in"} {
+	for _, want := range []string{`"Demo.Read"`, `"azpacr": "1"`, `"azpacr": "2"`, "thumbprint ", "Done in"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -26,6 +26,10 @@ type tokenFlags struct {
 	sendX5C                      bool
 	authorityHost, issuer        string
 	caFile, output               string
+	authority                    string // a whole authority URL, https://host/{tenant}
+	insecureLoopback             bool
+	oboEnv                       string // NAME of the variable holding the user's token (on-behalf-of)
+	cache                        cacheFlags
 }
 
 func newTokenCmd() *cobra.Command {
@@ -46,11 +50,16 @@ https://login.microsoftonline.com) and AZURE_REGIONAL_AUTHORITY_NAME (an Entra r
 
 --scope takes a scope ("https://graph.microsoft.com/.default") or a resource, like az's --resource
 ("https://graph.microsoft.com" becomes "https://graph.microsoft.com/.default"). With --issuer (a generic
-OpenID Connect issuer, no tenant) the scope is sent as given.`,
+OpenID Connect issuer, no tenant) the scope is sent as given.
+
+Tokens are cached, as az does, until shortly before they expire: by default in ` + displayDefaultCache() + `
+(MSAL's cache format, mode 0600), else in --cache FILE, in Redis with --cache redis://host:port/db
+(rediss:// for TLS; put a password in $` + envCache + ` rather than on the command line) or wherever $` + envCache + `
+points; --cache-key-env VAR encrypts it (AES-256-GCM), --no-cache skips it. See "appcred cache".`,
 		Example: `  export AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=...
   appcred token --scope https://graph.microsoft.com
   curl -H "$(appcred token --scope api://orders --output header)" https://orders.example.com/
-  appcred token --scope api://orders --certificate combined.pem --authority-host https://127.0.0.1:8443 \
+  appcred token --scope api://orders --certificate combined.pem --authority https://127.0.0.1:8443/$TENANT \
       --ca-file ~/.local/state/appcred/authority/ca.pem --output raw`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,19 +69,25 @@ OpenID Connect issuer, no tenant) the scope is sent as given.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.scope, "scope", "", "scope (https://x/.default) or resource (https://x); required")
+	fl.StringVar(&f.scope, "scope", "", "scope (https://x/.default) or resource (https://x) (required)")
 	fl.StringVar(&f.tenant, "tenant", "", "tenant id or domain (default $"+appcred.EnvTenantID+")")
 	fl.StringVar(&f.clientID, "client-id", "", "application (client) id (default $"+appcred.EnvClientID+")")
+	fl.StringVar(&f.oboEnv, "on-behalf-of-env", "", "NAME of the environment variable holding a user's access token for this app: "+
+		"get a token for --scope (sent as given, e.g. api://orders/Orders.Read) on that user's behalf (on-behalf-of) instead of an app-only token")
 	fl.StringVar(&f.secretEnv, "secret-env", "", "NAME of the environment variable holding the client secret (default: "+appcred.EnvClientSecret+")")
 	fl.StringVar(&f.certFile, "certificate", "", "certificate file: PEM with private key, or PFX (default $"+appcred.EnvClientCertificatePath+")")
 	fl.StringVar(&f.certPwd, "certificate-password-env", "", "NAME of the environment variable holding the certificate password (default: "+appcred.EnvClientCertificatePassword+")")
 	fl.BoolVar(&f.sendX5C, "send-x5c", false, "send the certificate chain (x5c) for subject name + issuer authentication")
 	fl.StringVar(&f.authorityHost, "authority-host", "", "Entra authority host (default $"+appcred.EnvAuthorityHost+", else "+authority.PublicCloud+")")
+	fl.StringVar(&f.authority, "authority", "", "whole authority URL https://host/{tenant}, as \"authority serve\" prints it (instead of --authority-host and --tenant)")
+	fl.BoolVar(&f.insecureLoopback, "insecure-loopback", false, "allow a plain-http authority on a loopback address (http://127.0.0.1:PORT, http://localhost:PORT); tests only")
 	fl.StringVar(&f.issuer, "issuer", "", "generic OpenID Connect issuer URL instead of an Entra authority (no tenant)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of extra CA certificates to trust (e.g. the local authority's ca.pem)")
 	outputFlag(cmd, &f.output, outJSON, outJSON, outRaw, outHeader)
-	cmd.MarkFlagsMutuallyExclusive("secret-env", "certificate")
-	cmd.MarkFlagsMutuallyExclusive("authority-host", "issuer")
+	addCacheFlags(cmd, &f.cache)
+	fl.BoolVar(&f.cache.noCache, "no-cache", false, "neither read nor write the token cache")
+	cmd.MarkFlagsMutuallyExclusive("no-cache", "cache")
+	cmd.MarkFlagsMutuallyExclusive("no-cache", "cache-key-env")
 	return cmd
 }
 
@@ -93,14 +108,23 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 	if err != nil {
 		return withHint(err, f)
 	}
-	c, err := appcred.New(req.authorityURL, req.clientID, req.proof, req.opts...)
+	cacheOpts, closeCache, err := cacheOption(f.cache)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeCache() }()
+	c, err := appcred.New(req.authorityURL, req.clientID, req.proof, append(req.opts, cacheOpts...)...)
 	if err != nil {
 		return withHint(err, f)
 	}
 	defer c.Close()
-	tok, err := c.AcquireTokenForClient(ctx, []string{req.scope})
+	scope := req.scope
+	if f.oboEnv != "" {
+		scope = strings.TrimSpace(f.scope) // delegated scopes (api://orders/Orders.Read) go as given
+	}
+	tok, err := acquire(ctx, c, scope, f.oboEnv)
 	if err != nil {
-		return withHint(err, f)
+		return withHint(thumbprintHint(err, req), f)
 	}
 	typ := tok.TokenType
 	if typ == "" {
@@ -123,15 +147,25 @@ func runToken(ctx context.Context, w io.Writer, f tokenFlags) error {
 	return err
 }
 
+// acquire gets an app token, or with oboEnv a token on behalf of the user
+// whose token that environment variable holds.
+func acquire(ctx context.Context, c *appcred.Client, scope, oboEnv string) (appcred.Token, error) {
+	if oboEnv == "" {
+		return c.AcquireTokenForClient(ctx, []string{scope})
+	}
+	user, err := envSecret("--on-behalf-of-env", oboEnv)
+	if err != nil {
+		return appcred.Token{}, err
+	}
+	return c.AcquireTokenOnBehalfOf(ctx, user, []string{scope})
+}
+
 // withHint adds what to do to the errors people commonly hit.
 func withHint(err error, f tokenFlags) error {
-	switch {
-	case errors.Is(err, proof.ErrWrongPassword), errors.Is(err, proof.ErrPasswordRequired):
+	if errors.Is(err, proof.ErrWrongPassword) || errors.Is(err, proof.ErrPasswordRequired) {
 		return fmt.Errorf("%w (set --certificate-password-env VAR or %s)", err, appcred.EnvClientCertificatePassword)
-	case f.caFile == "" && strings.Contains(err.Error(), "certificate signed by unknown authority"):
-		return fmt.Errorf("%w (for the local authority, trust its CA with --ca-file STATE/ca.pem)", err)
 	}
-	return err
+	return caHint(unreachable(err), f.caFile)
 }
 
 // tokenRequest is everything "appcred token" resolved from flags and environment.
@@ -139,6 +173,8 @@ type tokenRequest struct {
 	authorityURL, tenant, clientID, scope string
 	proof                                 appcred.Proof
 	opts                                  []appcred.Option
+	certFile                              string // the certificate file used, if any (for error hints)
+	certPwd                               []byte
 }
 
 // resolveToken reads the environment with the library's loader, lets the
@@ -149,6 +185,9 @@ func resolveToken(f tokenFlags) (*tokenRequest, error) {
 	if scope == "" {
 		return nil, errors.New("no scope: set --scope (a scope such as https://graph.microsoft.com/.default, or a resource such as https://graph.microsoft.com)")
 	}
+	if err := exclusiveFlags(f); err != nil {
+		return nil, err
+	}
 	env := appcred.LoadEnvironment()
 	override(&env.ClientID, f.clientID)
 	override(&env.TenantID, f.tenant)
@@ -157,23 +196,10 @@ func resolveToken(f tokenFlags) (*tokenRequest, error) {
 		return nil, errors.New("no client id: set --client-id or " + appcred.EnvClientID)
 	}
 	r := &tokenRequest{scope: scope, clientID: env.ClientID, opts: env.ClientOptions()}
-	if f.issuer != "" {
-		if f.tenant != "" {
-			return nil, errors.New("--tenant cannot be combined with --issuer (a generic issuer has no tenant)")
-		}
-		r.authorityURL = f.issuer
-		r.opts = append(r.opts, appcred.WithGenericIssuer())
-	} else {
-		if env.TenantID == "" {
-			return nil, errors.New("no tenant: set --tenant or " + appcred.EnvTenantID + " (or --issuer for a generic OpenID Connect issuer)")
-		}
-		u, err := env.AuthorityURL()
-		if err != nil {
-			return nil, err
-		}
-		r.authorityURL, r.tenant, r.scope = u, env.TenantID, resourceToScope(scope)
+	if err := resolveAuthority(f, env, r); err != nil {
+		return nil, err
 	}
-	p, err := resolveProof(f, env)
+	p, err := resolveProof(f, env, r)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +225,7 @@ func override(dst *string, flag string) {
 // resolveProof picks the client secret or certificate from the flags, else
 // what the environment selects (env.Proof: AZURE_CLIENT_SECRET, then
 // AZURE_CLIENT_CERTIFICATE_PATH, then AZURE_FEDERATED_TOKEN_FILE).
-func resolveProof(f tokenFlags, env appcred.EnvironmentConfig) (appcred.Proof, error) {
+func resolveProof(f tokenFlags, env appcred.EnvironmentConfig, r *tokenRequest) (appcred.Proof, error) {
 	if f.secretEnv != "" {
 		s, err := envSecret("--secret-env", f.secretEnv)
 		if err != nil {
@@ -225,9 +251,11 @@ func resolveProof(f tokenFlags, env appcred.EnvironmentConfig) (appcred.Proof, e
 	}
 	if f.certFile != "" {
 		// A file named by a flag is not an environment setting: its errors name the file, not a variable.
+		r.certFile, r.certPwd = f.certFile, []byte(pw)
 		return appcred.FromCertificateFile(f.certFile, []byte(pw), appcred.CertificateOptions{SendX5C: f.sendX5C}), nil
 	}
 	env.SendCertificateChain = env.SendCertificateChain || f.sendX5C
+	r.certFile, r.certPwd = env.CertificatePath, []byte(pw)
 	return env.Proof()
 }
 

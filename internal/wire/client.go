@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -92,12 +93,37 @@ func DefaultHTTPClient(extraCAs ...[]byte) *http.Client {
 	t.MaxIdleConnsPerHost = 16
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(extraCAs) > 0 {
-		t.TLSClientConfig.RootCAs = TrustingPool(extraCAs...)
+		t.TLSClientConfig = lazyRootsConfig(extraCAs)
 	}
 	return &http.Client{
 		Transport:     t,
 		Timeout:       60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// lazyRootsConfig verifies servers against the system roots plus extraCAs,
+// loading the roots on the first handshake rather than now: a process that
+// answers from its token cache never pays for parsing them. Verification is
+// what crypto/tls does itself (chain to the roots, the server name, any key
+// usage as Go's default), done in VerifyConnection because the pool is built
+// late.
+func lazyRootsConfig(extraCAs [][]byte) *tls.Config {
+	roots := sync.OnceValue(func() *x509.CertPool { return TrustingPool(extraCAs...) })
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by VerifyConnection below, never skipped
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: server sent no certificate")
+			}
+			opts := x509.VerifyOptions{DNSName: cs.ServerName, Roots: roots(), Intermediates: x509.NewCertPool()}
+			for _, c := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		},
 	}
 }
 
@@ -420,33 +446,12 @@ func orDefault(d, def, negative time.Duration) time.Duration {
 	return def
 }
 
-// sensitiveFields are form parameters whose values must never be echoed.
-var sensitiveFields = []string{"client_secret", "client_assertion", "assertion", "refresh_token", "code", "password"}
-
-// scrub removes secret request values from the parts of e that came from the
-// server, in case an authority echoes the request back in its error text.
+// scrub removes the secret values of the request (form and headers) from e,
+// in case an authority echoes the request back in its error text.
 func scrub(e *Error, form url.Values, hdr http.Header) {
-	var secrets []string
-	for _, k := range sensitiveFields {
-		for _, v := range form[k] {
-			if len(v) >= 4 {
-				secrets = append(secrets, v, url.QueryEscape(v))
-			}
-		}
-	}
-	for _, v := range hdr.Values("Authorization") {
-		if _, cred, ok := strings.Cut(v, " "); ok && len(cred) >= 4 {
-			secrets = append(secrets, cred)
-		}
-	}
-	if len(secrets) == 0 {
-		return
-	}
-	for _, f := range []*string{&e.OAuthError, &e.SubError, &e.Description, &e.ErrorURI, &e.Claims, &e.Timestamp, &e.TraceID, &e.CorrelationID} {
-		for _, s := range secrets {
-			if strings.Contains(*f, s) {
-				*f = strings.ReplaceAll(*f, s, "[REDACTED]")
-			}
-		}
+	var s Secrets
+	s.AddRequest(form, hdr)
+	if !s.Empty() {
+		s.scrubFields(e)
 	}
 }

@@ -10,6 +10,9 @@ on stdin (never argv, which other users can see):
                 "certificate_path": "key+cert.pem or .pfx", "password": "...",
                 "send_certificate_chain": true}]}
 
+A case with "user_assertion" (a user's token for the app) builds
+OnBehalfOfCredential with the case's secret or certificate_path instead.
+
 For each case it builds ClientSecretCredential or CertificateCredential with
 authority=, instance_discovery=False (the azure-identity 1.13.0b2 keyword) and
 connection_verify=ca_file, calls get_token(scope) twice and counts token
@@ -30,7 +33,7 @@ from urllib.parse import urlparse
 
 try:
     import azure.identity
-    from azure.identity import CertificateCredential, ClientSecretCredential
+    from azure.identity import CertificateCredential, ClientSecretCredential, OnBehalfOfCredential
 except ImportError as e:  # the Go test skips, or fails under CI=true
     print(json.dumps({"missing": "azure.identity", "detail": str(e)}))
     sys.exit(3)
@@ -55,6 +58,13 @@ def credential(cfg, case, counter):
         connection_verify=cfg["ca_file"],
         raw_request_hook=counter,
     )
+    if "user_assertion" in case:  # on-behalf-of: a middle tier calling as the user
+        if "secret" in case:
+            kw = {"client_secret": case["secret"]}
+        else:
+            with open(case["certificate_path"], "rb") as f:
+                kw = {"client_certificate": f.read()}
+        return OnBehalfOfCredential(cfg["tenant"], case["client_id"], user_assertion=case["user_assertion"], **kw, **common)
     if "secret" in case:
         return ClientSecretCredential(cfg["tenant"], case["client_id"], case["secret"], **common)
     return CertificateCredential(

@@ -240,14 +240,22 @@ func (s *State) AddSecretExpiring(tenant, clientID string, expires time.Time) (S
 	return out, err
 }
 
+// MinRSABits is the smallest RSA key a registered certificate may have
+// (Entra's minimum; `appcred cert new` makes keys at least this size).
+const MinRSABits = 2048
+
 // newCertificate describes the first certificate of data (PEM or DER) as stored.
 func newCertificate(data []byte, now time.Time) (Certificate, error) {
 	cert, err := parseOneCert(data)
 	if err != nil {
 		return Certificate{}, fmt.Errorf("certificate: %w", err)
 	}
-	if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok {
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok {
 		return Certificate{}, fmt.Errorf("certificate %q has a %T key; client assertions (RS256/PS256) need RSA", cert.Subject, cert.PublicKey)
+	}
+	if bits := pub.N.BitLen(); bits < MinRSABits {
+		return Certificate{}, fmt.Errorf("certificate %q has a %d-bit RSA key; at least %d bits are required", cert.Subject, bits, MinRSABits)
 	}
 	return Certificate{
 		Thumbprint: proof.SHA1Hex(cert),

@@ -20,6 +20,8 @@ type Tenant struct {
 	Domains []string `json:"domains,omitempty"`
 	// Apps are the tenant's app registrations.
 	Apps []*App `json:"apps"`
+	// Users are the tenant's users (see User), for delegated tokens.
+	Users []*User `json:"users,omitempty"`
 }
 
 // App is an app registration: the one shape an app has in directory.json, in
@@ -49,6 +51,16 @@ type App struct {
 	// "xms_cc", the client capabilities ("cp1") a client declares in its claims
 	// request; without the opt-in they are not put in tokens, as in Entra.
 	OptionalClaims []string `json:"optional_claims,omitempty"`
+	// Scopes are the delegated permissions the app exposes as an API (Entra's
+	// oauth2PermissionScopes), such as "Orders.Read" or "access_as_user".
+	Scopes []string `json:"scopes,omitempty"`
+	// DelegatedPermissions are the delegated scopes the app is consented to
+	// (admin consent), by API (identifier URI or client id); they appear as
+	// "scp" in user tokens it gets for that API.
+	DelegatedPermissions map[string][]string `json:"delegated_permissions,omitempty"`
+	// PublicClient marks an app without credentials (a desktop or CLI app):
+	// it may use the password and refresh-token grants without a secret.
+	PublicClient bool `json:"public_client,omitempty"`
 	// Secrets are the app's client secrets.
 	Secrets []Secret `json:"secrets,omitempty"`
 	// Certificates are the certificates whose keys may sign the app's client assertions.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ import (
 //	        app_roles: ["Orders.Read", "Orders.Write"]
 //	        access_token_version: 2
 //	        optional_claims: ["xms_cc"]                # put client capabilities (cp1) in its tokens
+//	        scopes: ["Orders.Read", "access_as_user"]  # delegated scopes it exposes
+//	      - client_id: cccccccc-0000-0000-0000-000000000003
+//	        display_name: cli
+//	        public_client: true
+//	        delegated_permissions: {"api://orders": ["Orders.Read"]}   # admin consent
+//	    users:
+//	      - user_principal_name: alice@contoso.test
+//	        display_name: Alice
+//	        password: "a-test-password"                # stored hashed
 //
 // Applying a config makes the directory match it for what it declares:
 // declared tenants and apps are created or updated (the config wins for
@@ -46,6 +56,25 @@ type Config struct {
 	// BaseDir resolves relative certificate file names: LoadConfig sets it to
 	// the config file's directory; empty means the working directory.
 	BaseDir string `json:"-"`
+	// Subscriptions are what the intercept mode's Resource Manager lists to
+	// tokens of their tenant; they are read from the config at start and not
+	// stored in the state directory.
+	Subscriptions []Subscription `json:"subscriptions,omitempty"`
+}
+
+// Subscription is an Azure subscription declared in a Config:
+//
+//	subscriptions:
+//	  - id: 22222222-0000-0000-0000-000000000001
+//	    display_name: dev
+//	    tenant: 11111111-2222-3333-4444-555555555555
+type Subscription struct {
+	// ID is the subscription id (a GUID).
+	ID string `json:"id"`
+	// DisplayName is the subscription's name.
+	DisplayName string `json:"display_name"`
+	// Tenant is the id (a GUID) of the tenant whose tokens see it.
+	Tenant string `json:"tenant"`
 }
 
 // SourceConfig is the Source of an app a Config declared.
@@ -64,9 +93,37 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg := &Config{BaseDir: filepath.Dir(abs)}
 	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %s", path, configError(err, data))
 	}
 	return cfg, nil
+}
+
+var (
+	// unknownField and badType find the field a decoding error is about.
+	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+	badType      = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field \S*?([A-Za-z0-9_]+) of type (\S+)`)
+)
+
+// configError rewords a decoding error of the config: the YAML library
+// converts YAML to JSON before decoding, so a field error has no line; this
+// finds the field's first line in the file and names it.
+func configError(err error, data []byte) string {
+	msg := err.Error()
+	var field, what string
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		field, what = m[1], fmt.Sprintf("unknown field %q (field names are those of %s, such as client_id, display_name, app_roles)", m[1], FileName)
+	} else if m := badType.FindStringSubmatch(msg); m != nil {
+		field, what = m[2], fmt.Sprintf("field %q: got a %s, want a %s", m[2], m[1], m[3])
+	} else {
+		return msg // a YAML syntax error names its line already
+	}
+	key := regexp.MustCompile(`^\s*(?:-\s+)?["']?` + regexp.QuoteMeta(field) + `["']?\s*:`)
+	for i, line := range strings.Split(string(data), "\n") {
+		if key.MatchString(line) {
+			return fmt.Sprintf("line %d: %s", i+1, what)
+		}
+	}
+	return what
 }
 
 // ApplyConfig applies cfg (see Config), resolving relative certificate
@@ -108,6 +165,9 @@ func (s *State) Reconcile(cfgs ...*Config) ([]Removal, error) {
 					}
 					a.Source = SourceConfig
 					out = append(out, rm...)
+				}
+				if err := mergeUsers(t, ct.Users); err != nil {
+					return fmt.Errorf("config: tenant %s: %w", t.ID, err)
 				}
 			}
 		}
@@ -220,6 +280,13 @@ func mergeApp(t *Tenant, in *App, now time.Time) (*App, []Removal, error) {
 	a.AppRoles = in.AppRoles
 	a.AccessTokenVersion = in.AccessTokenVersion
 	a.OptionalClaims = oc
+	a.PublicClient = in.PublicClient
+	if in.Scopes != nil {
+		a.Scopes = in.Scopes
+	}
+	if in.DelegatedPermissions != nil {
+		a.DelegatedPermissions = in.DelegatedPermissions
+	}
 	rm, err := mergeSecrets(t, a, in.Secrets, now)
 	if err != nil {
 		return nil, nil, err

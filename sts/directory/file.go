@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/appcred/appcred/internal/fsutil"
 	"github.com/appcred/appcred/proof"
 )
 
@@ -33,7 +34,7 @@ type dirFile struct {
 // readDirFile reads directory.json; a missing file is an empty directory and
 // exists reports false.
 func readDirFile(path string) (d *dirFile, exists bool, err error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadPrivateFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &dirFile{Version: 1}, false, nil
 	}

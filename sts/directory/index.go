@@ -30,14 +30,16 @@ type TenantIndex struct {
 	apps      map[string]*App // by lower-cased client id
 	resources map[string]*App // by resourceKey of identifier URIs, client id and api://{client id}
 	keys      map[*App]*appKeys
+	users     map[string]*userEntry // by lower-cased user principal name and object id
 }
 
 // appKeys is what an app's lookups need, decoded once.
 type appKeys struct {
-	secrets  []secretHash
-	bySHA1   map[[20]byte]*CertKey
-	bySHA256 map[[32]byte]*CertKey
-	grants   map[*App][]string // app roles granted to the app, by resource
+	secrets   []secretHash
+	bySHA1    map[[20]byte]*CertKey
+	bySHA256  map[[32]byte]*CertKey
+	grants    map[*App][]string // app roles granted to the app, by resource
+	delegated map[*App][]string // delegated scopes consented to the app, by resource
 }
 
 // CertKey is a registered certificate's public key and validity period; like
@@ -90,6 +92,9 @@ func NewIndex(tenants []*Tenant) (*Index, error) {
 			return nil, err
 		}
 		if err := ti.resolveGrants(t); err != nil {
+			return nil, err
+		}
+		if err := ti.indexUsers(t); err != nil {
 			return nil, err
 		}
 	}

@@ -111,17 +111,20 @@ func (s *State) RemoveApp(tenant, clientID string) ([]Removal, error) {
 	return out, err
 }
 
-// removeApp takes a out of t with the grants on it.
+// removeApp takes a out of t with the grants and delegated permissions
+// (consents) other apps hold on it.
 func removeApp(t *Tenant, a *App) []Removal {
 	out := []Removal{appRemoval(t, a)}
 	t.Apps = slices.DeleteFunc(t.Apps, func(x *App) bool { return x == a })
 	keys := resourceKeys(a)
 	for _, other := range t.Apps {
-		for _, api := range slices.Sorted(maps.Keys(other.APIPermissions)) {
-			if slices.Contains(keys, resourceKey(api)) {
-				out = append(out, Removal{Kind: KindGrant, TenantID: t.ID, ClientID: other.ClientID, API: api,
-					Roles: other.APIPermissions[api]})
-				delete(other.APIPermissions, api)
+		for _, perms := range []map[string][]string{other.APIPermissions, other.DelegatedPermissions} {
+			for _, api := range slices.Sorted(maps.Keys(perms)) {
+				if slices.Contains(keys, resourceKey(api)) {
+					out = append(out, Removal{Kind: KindGrant, TenantID: t.ID, ClientID: other.ClientID, API: api,
+						Roles: perms[api]})
+					delete(perms, api)
+				}
 			}
 		}
 	}

@@ -391,3 +391,38 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("dropping the API removed %+v, want %+v", rs, want)
 	}
 }
+
+// Removing an API app also drops the consents (delegated permissions) other
+// apps hold on it, so the directory stays valid.
+func TestRemoveAppDropsConsents(t *testing.T) {
+	st, err := directory.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := st.AddTenant("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := st.AddApp(tn.ID, directory.App{DisplayName: "api", IdentifierURIs: []string{"api://consented"}, Scopes: []string{"Read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := st.AddApp(tn.ID, directory.App{DisplayName: "client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Consent(tn.ID, client.ClientID, "api://consented", "Read"); err != nil {
+		t.Fatal(err)
+	}
+	rm, err := st.RemoveApp(tn.ID, api.ClientID)
+	if err != nil {
+		t.Fatalf("removing a consented API: %v", err)
+	}
+	if len(rm) != 2 || rm[1].Kind != directory.KindGrant || rm[1].ClientID != client.ClientID {
+		t.Fatalf("removals %+v, want the app and the consent on it", rm)
+	}
+	// The directory still validates: another change goes through.
+	if _, err := st.AddApp(tn.ID, directory.App{DisplayName: "later"}); err != nil {
+		t.Fatalf("directory after the removal: %v", err)
+	}
+}

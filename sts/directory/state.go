@@ -77,7 +77,9 @@ func DefaultStateDir() (string, error) {
 }
 
 // ensureDir creates dir (and parents) with mode 0700 and tightens an existing
-// dir's mode to 0700.
+// dir's mode to 0700 when it holds only the authority's files. It refuses a
+// dir owned by another user, or one group or others may write (and that it
+// cannot tighten): they could swap in their own keys or directory.
 func ensureDir(dir string) error {
 	if dir == "" {
 		return errors.New("state directory is empty")
@@ -92,12 +94,17 @@ func ensureDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("state directory %s is not a directory", dir)
 	}
+	err = fsutil.CheckPrivate("state directory "+dir, fi)
+	if errors.Is(err, fsutil.ErrNotOwner) {
+		return err
+	}
 	if fi.Mode().Perm() != 0o700 && onlyStateFiles(dir) {
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("state directory %s: %w", dir, err)
 		}
+		return nil
 	}
-	return nil
+	return err
 }
 
 // onlyStateFiles reports whether dir is empty or holds only the authority's
@@ -126,7 +133,11 @@ func onlyStateFiles(dir string) bool {
 // concurrent processes do not lose each other's changes. Readers need no
 // lock: writes are atomic renames.
 func lockDir(dir string) (unlock func(), err error) {
-	l := flock.New(filepath.Join(dir, LockFileName), flock.SetPermissions(0o600))
+	path := filepath.Join(dir, LockFileName)
+	if err := fsutil.CheckPrivateEntry(path); err != nil { // flock would follow a symlink
+		return nil, fmt.Errorf("lock state directory: %w", err)
+	}
+	l := flock.New(path, flock.SetPermissions(0o600))
 	if err := l.Lock(); err != nil {
 		return nil, fmt.Errorf("lock state directory: %w", err)
 	}

@@ -153,6 +153,9 @@ func keyFileName(created time.Time, kid string) string {
 // oldest first. A missing keys folder is an error wrapping os.ErrNotExist.
 func ReadKeys(dir string) (*KeySet, error) {
 	kdir := filepath.Join(dir, KeysDir)
+	if err := checkKeysDir(kdir); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(kdir)
 	if err != nil {
 		return nil, fmt.Errorf("keys directory: %w", err)
@@ -166,7 +169,7 @@ func ReadKeys(dir string) (*KeySet, error) {
 	sort.Strings(names)
 	set := &KeySet{}
 	for _, n := range names {
-		data, err := os.ReadFile(filepath.Join(kdir, n))
+		data, err := fsutil.ReadPrivateFile(filepath.Join(kdir, n))
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", n, err)
 		}
@@ -183,6 +186,18 @@ func ReadKeys(dir string) (*KeySet, error) {
 		set.Keys = append(set.Keys, sk)
 	}
 	return set, nil
+}
+
+// checkKeysDir refuses a keys folder that is a symbolic link, not a folder,
+// or not private (fsutil.CheckPrivate). A missing folder is not an error here.
+func checkKeysDir(kdir string) error {
+	if err := fsutil.CheckPrivateEntry(kdir); err != nil {
+		return fmt.Errorf("keys directory: %w", err)
+	}
+	if fi, err := os.Lstat(kdir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("keys directory %s is not a directory", kdir)
+	}
+	return nil
 }
 
 // EnsureKeys is ReadKeys that first makes the keys folder and, when it holds
@@ -208,6 +223,9 @@ func RotateKey(dir string) (KeyInfo, error) {
 	kdir := filepath.Join(dir, KeysDir)
 	if err := os.MkdirAll(kdir, 0o700); err != nil {
 		return KeyInfo{}, fmt.Errorf("keys directory: %w", err)
+	}
+	if err := checkKeysDir(kdir); err != nil {
+		return KeyInfo{}, err
 	}
 	now := time.Now()
 	sk, data, err := newSigningKey(now)

@@ -58,6 +58,11 @@ func LoadTLS(dir, certFile, keyFile string, hostnames []string) (*TLS, error) {
 		return &TLS{Cert: c}, nil
 	}
 	names := ServerNames(hostnames)
+	for _, n := range names {
+		if err := validHostname(n); err != nil {
+			return nil, err
+		}
+	}
 	caCert, caKey, reason, err := loadOrCreateCA(dir, names)
 	if err != nil {
 		return nil, err
@@ -88,6 +93,30 @@ func ServerNames(extra []string) []string {
 		}
 	}
 	return names
+}
+
+// validHostname reports why name cannot be a server name of the local CA,
+// or nil: an IP address, or a DNS name of letters, digits, hyphens and
+// underscores in non-empty labels, optionally "*." followed by a name of at
+// least two labels (a wildcard covers one label). The name becomes a
+// permitted domain of the CA's name constraints, so an empty label, a bare
+// "*." or "*.com" would let the CA vouch for far more than meant.
+func validHostname(name string) error {
+	if net.ParseIP(name) != nil {
+		return nil
+	}
+	base, wildcard := strings.CutPrefix(name, "*.")
+	labels := strings.Split(base, ".")
+	bad := len(name) > 253 || wildcard && len(labels) < 2
+	for _, l := range labels {
+		bad = bad || l == "" || len(l) > 63 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" ||
+			l[0] == '-' || l[len(l)-1] == '-'
+	}
+	if bad {
+		return fmt.Errorf("hostname %q: want an IP address or a DNS name (a wildcard only as \"*.\" before "+
+			"a name of at least two labels)", name)
+	}
+	return nil
 }
 
 func loadOrCreateServerCert(dir string, ca *x509.Certificate, caKey crypto.Signer, names []string) (tls.Certificate, error) {
@@ -154,11 +183,11 @@ func serverCertFits(cert, ca *x509.Certificate, names []string) bool {
 // readPair reads a PEM certificate (the first CERTIFICATE block) and a PEM
 // PKCS#8 private key (the first block).
 func readPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
-	certPEM, err := os.ReadFile(certPath)
+	certPEM, err := fsutil.ReadPrivateFile(certPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	keyPEM, err := os.ReadFile(keyPath)
+	keyPEM, err := fsutil.ReadPrivateFile(keyPath)
 	if err != nil {
 		return nil, nil, err
 	}

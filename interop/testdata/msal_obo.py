@@ -1,0 +1,96 @@
+"""On-behalf-of with MSAL Python against appcred's local authority.
+
+Run by interop/obo_python_test.go with Debian's system python3. Reads a JSON
+config on stdin (never argv):
+
+    {"authority": "https://127.0.0.1:PORT", "tenant": "...",
+     "user_token": "...", "username": "...",
+     "middle_client_id": "...", "middle_secret": "...",   # or
+     "middle_key_path": "key.pem", "middle_thumbprint": "SHA-1 hex",
+     "downstream_scope": "api://orders/Orders.Read"}
+
+1. (The user's token for the middle tier comes from the caller: MSAL Python
+   1.21's acquire_token_by_username_password first asks
+   https://{host}/common/userrealm/... without the authority's port, which
+   a loopback authority on another port cannot answer.)
+2. ConfidentialClientApplication (the middle tier, with its secret or certificate)
+   .acquire_token_on_behalf_of(downstream scope, user token).
+3. acquire_token_silent(downstream scope, the account from step 2): must be
+   answered from MSAL's cache (no token request).
+
+Prints one JSON object: {"versions": {...}, "obo_token",
+"obo_result_keys", "account", "token_requests", "silent_token_requests",
+"silent_same_token", "error"}. The user token and secret are never printed.
+Exit status 3 with {"missing": "msal"} means the module is not installed.
+"""
+
+import json
+import platform
+import sys
+from urllib.parse import urlparse
+
+try:
+    import msal
+    import requests
+except ImportError as e:
+    print(json.dumps({"missing": getattr(e, "name", None) or "msal", "detail": str(e)}))
+    sys.exit(3)
+
+_token_requests = 0
+_request = requests.Session.request
+
+
+def _counting_request(self, method, url, *args, **kwargs):
+    global _token_requests
+    if method.upper() == "POST" and urlparse(url).path.endswith("/token"):
+        _token_requests += 1
+    return _request(self, method, url, *args, **kwargs)
+
+
+requests.Session.request = _counting_request
+
+
+def error_of(result):
+    return "{}: {}".format(result.get("error"), result.get("error_description"))
+
+
+def run(cfg):
+    out = {}
+    authority = cfg["authority"] + "/" + cfg["tenant"]
+    if "middle_secret" in cfg:
+        cred = cfg["middle_secret"]
+    else:
+        with open(cfg["middle_key_path"]) as f:
+            cred = {"private_key": f.read(), "thumbprint": cfg["middle_thumbprint"]}
+    cca = msal.ConfidentialClientApplication(
+        cfg["middle_client_id"], authority=authority, client_credential=cred, instance_discovery=False)
+    global _token_requests
+    _token_requests = 0
+    scopes = [cfg["downstream_scope"]]
+    obo = cca.acquire_token_on_behalf_of(cfg["user_token"], scopes)
+    out["token_requests"] = _token_requests
+    if "access_token" not in obo:
+        out["error"] = "on-behalf-of: " + error_of(obo)
+        return out
+    out["obo_token"] = obo["access_token"]
+    out["obo_result_keys"] = sorted(k for k in obo if k not in ("access_token", "refresh_token", "id_token"))
+    accounts = cca.get_accounts(username=cfg["username"])
+    out["account"] = accounts[0]["home_account_id"] if accounts else ""
+    silent = cca.acquire_token_silent(scopes, account=accounts[0]) if accounts else None
+    out["silent_token_requests"] = _token_requests
+    out["silent_same_token"] = bool(silent) and silent.get("access_token") == obo["access_token"]
+    return out
+
+
+def main():
+    cfg = json.load(sys.stdin)
+    try:
+        out = run(cfg)
+    except Exception as e:  # report, never a traceback with locals
+        out = {"error": "{}: {}".format(type(e).__name__, e)}
+    out["versions"] = {"python": platform.python_version(), "msal": msal.__version__}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
