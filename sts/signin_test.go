@@ -367,3 +367,51 @@ func TestSignInFollowSeesLaterRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInUserGrants: the password and on-behalf-of grants are recorded
+// with their grant, scp and hint, and never with the password, the user's
+// assertion or a token.
+func TestSignInUserGrants(t *testing.T) {
+	dir := t.TempDir()
+	f := startOBO(t, sts.Options{StateDir: dir, SignInFile: sts.SignInFile})
+	secrets := []string{alicePassword, f.middleSecret}
+	pw, pwID := postWithID(t, f.fixture, f.tokenURL(), f.passwordForm(f.cli, f.middleScope+" offline_access"))
+	if pw.status != http.StatusOK {
+		t.Fatalf("password grant: %d %s", pw.status, pw.raw)
+	}
+	user := pw.body["access_token"].(string)
+	secrets = append(secrets, user, pw.body["refresh_token"].(string))
+	rec := lastSignIn(t, f.fixture, pwID)
+	if rec.Grant != "password" || rec.Token == nil || rec.Token.Scp != "access_as_user" || rec.Auth.Method != "none" {
+		t.Errorf("password grant record: %+v %+v", rec, rec.Token)
+	}
+	obo, oboID := postWithID(t, f.fixture, f.tokenURL(), f.oboForm(user, f.ordersScope))
+	if obo.status != http.StatusOK {
+		t.Fatalf("on-behalf-of: %d %s", obo.status, obo.raw)
+	}
+	secrets = append(secrets, obo.body["access_token"].(string))
+	if rec := lastSignIn(t, f.fixture, oboID); rec.Grant != "urn:ietf:params:oauth:grant-type:jwt-bearer" ||
+		rec.Token == nil || rec.Token.Aud != f.orders || rec.Token.Scp != "Orders.Read" || rec.ClientID != f.middle {
+		t.Errorf("on-behalf-of record: %+v %+v", rec, rec.Token)
+	}
+	bad := f.passwordForm(f.cli, f.middleScope)
+	bad.Set("password", "Wrong-"+alicePassword)
+	_, badID := postWithID(t, f.fixture, f.tokenURL(), bad)
+	if rec := lastSignIn(t, f.fixture, badID); rec.Code != "AADSTS50126" || !strings.Contains(rec.Hint, "user list") {
+		t.Errorf("wrong password record: %s %q", rec.Code, rec.Hint)
+	}
+	file, err := os.ReadFile(filepath.Join(dir, sts.SignInFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"slog": f.logs.String(), "file": string(file), "admin": adminText(t, f.fixture)} {
+		if !strings.Contains(text, pwID) || !strings.Contains(text, oboID) {
+			t.Errorf("%s output lacks the records", name)
+		}
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s output contains a password, assertion or token (%d chars)", name, len(s))
+			}
+		}
+	}
+}

@@ -121,7 +121,14 @@ var fixed = map[aadsts.Code]string{
 	aadsts.RequestTooLarge:           "the request body is too large",
 	aadsts.UnknownInstance: "send the request to a name on the authority's certificate (localhost, 127.0.0.1, ::1, " +
 		"a --hostname) or its listen address, with its port",
-	aadsts.InternalError: "the authority failed; see its log for the cause",
+	aadsts.InvalidUserCredentials: "the username or password is wrong: check the UPN with `appcred authority user list`, " +
+		"or set the password with `appcred authority user add`",
+	aadsts.ConsentRequired: "consent the client to the scope with `appcred authority consent`",
+	aadsts.UserAssertionInvalid: "the on-behalf-of assertion must be a valid user token this authority issued to the " +
+		"middle tier (aud = its client id or identifier URI)",
+	aadsts.UserAssertionTimeRange: "the user's token has expired: get a fresh one from the calling client",
+	aadsts.InvalidGrant:           "the refresh token or grant is invalid, expired or another client's: sign in again",
+	aadsts.InternalError:          "the authority failed; see its log for the cause",
 }
 
 // Fixed is the directory-independent hint for code, or "".
