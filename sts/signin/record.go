@@ -56,10 +56,12 @@ type Record struct {
 	ClientRequestID string `json:"client_request_id,omitempty"`
 	// Duration is how long the authority took to answer.
 	Duration time.Duration `json:"duration_ns"`
-	// SKU, SKUVersion and OS are the client's x-client-SKU, -VER and -OS headers.
-	SKU        string `json:"client_sku,omitempty"`
+	// SKU is the client's x-client-SKU header (its library).
+	SKU string `json:"client_sku,omitempty"`
+	// SKUVersion is the client's x-client-VER header.
 	SKUVersion string `json:"client_ver,omitempty"`
-	OS         string `json:"client_os,omitempty"`
+	// OS is the client's x-client-OS header.
+	OS string `json:"client_os,omitempty"`
 }
 
 // Auth is how a client authenticated, never the credential itself.
@@ -80,12 +82,18 @@ type Auth struct {
 
 // Issued is what a success handed out, from the token's claims.
 type Issued struct {
-	Aud   string   `json:"aud"`
+	// Aud is the token's audience.
+	Aud string `json:"aud"`
+	// Roles are the app roles in the token (app tokens).
 	Roles []string `json:"roles,omitempty"`
-	Scp   string   `json:"scp,omitempty"`
-	Ver   string   `json:"ver"`
-	Exp   int64    `json:"exp"`
-	Uti   string   `json:"uti"`
+	// Scp are the delegated scopes in the token (user tokens), space-separated.
+	Scp string `json:"scp,omitempty"`
+	// Ver is the token version, "1.0" or "2.0".
+	Ver string `json:"ver"`
+	// Exp is the token's expiry, in Unix seconds.
+	Exp int64 `json:"exp"`
+	// Uti is the token's unique id, which names it in support cases.
+	Uti string `json:"uti"`
 }
 
 // Failed reports whether the request was refused.
