@@ -50,8 +50,15 @@ type Options struct {
 	// NoSeed keeps an empty new state empty; by default a state with no
 	// directory and no config gets a development tenant (see Seed).
 	NoSeed bool
-	// Logger receives server-side problems (never secrets or tokens); nil discards.
+	// Logger receives server-side problems and one sign-in record per token
+	// request (Info for a success, Warn for a failure; never secrets or
+	// tokens); nil discards.
 	Logger *slog.Logger
+	// SignInFile, when set, also appends the sign-in records as JSON lines to
+	// this file (relative paths are in StateDir; SignInFile names the usual
+	// one), rotated to SignInFile+".1" past SignInFileMax bytes (default 10 MiB).
+	SignInFile    string
+	SignInFileMax int64
 	// Intercept, when set, is a loopback address ("127.0.0.1:0" picks a
 	// port) on which Start also runs the intercept proxy for unmodified apps
 	// (see StartIntercept); the server certificate then also covers the
@@ -84,6 +91,7 @@ type Authority struct {
 	tls      *pki.TLS
 	seed     *Seed
 	log      *slog.Logger
+	signins  *signinLog
 	lifetime time.Duration
 	refresh  refreshStore // refresh tokens issued by the user grants, hashed, in memory
 
@@ -134,6 +142,9 @@ func Open(opts Options) (*Authority, error) {
 	}
 	a.hosts.Store(newHostPolicy(hostNames, a.tls))
 	if err := a.reload(true); err != nil {
+		return nil, err
+	}
+	if a.signins, err = newSigninLog(opts, a.log); err != nil {
 		return nil, err
 	}
 	st.OnChange(func() {
@@ -295,6 +306,7 @@ func (a *Authority) Close() error {
 		a.stopCtx()
 	}
 	a.mu.Unlock()
+	a.signins.ring.Close() // ends log followers, which count as requests in flight
 	if icept != nil {
 		_ = icept.proxy.Close() // no new tunnels; those open end with the servers below
 	}
@@ -309,6 +321,7 @@ func (a *Authority) Close() error {
 			first = err
 		}
 	}
+	a.signins.closeFile()
 	return first
 }
 

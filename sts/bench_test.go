@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 // keep-alive and several concurrent clients, for secret and certificate
 // clients, and for the password and on-behalf-of grants. Every token costs one RS256 signature, so sign/s bounds tokens/s;
 // "%sign" reports tokens/s as a share of the signature rate of this run.
+// The sign-in log is on (slog, ring and file), as a served authority runs.
 //
 //	go test -run '^$' -bench BenchmarkAuthority -benchtime 3s ./sts/
 func BenchmarkAuthority(b *testing.B) {
@@ -47,7 +49,10 @@ func BenchmarkAuthority(b *testing.B) {
 		b.ReportMetric(signRate, "sign/s")
 	})
 
-	f := start(b, sts.Options{})
+	// With the sign-in log on: every record formatted by a text slog handler
+	// at Info, kept in the ring and appended to the JSON Lines file.
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	f := start(b, sts.Options{Logger: logger, SignInFile: sts.SignInFile})
 	good, _ := certs(b)
 	run := func(b *testing.B, bodies []string) {
 		hc := f.a.HTTPClient()

@@ -103,6 +103,7 @@ func entraTimestamp(t time.Time) string {
 // writeError answers with e in Entra's shape. rc carries the trace and
 // correlation ids of the request.
 func writeError(w http.ResponseWriter, rc *reqCtx, e *Error) {
+	rc.signin.fail(e)
 	ts := entraTimestamp(rc.now)
 	code := strconv.Itoa(int(e.Code()))
 	codes := e.Codes

@@ -17,6 +17,7 @@ type reqCtx struct {
 	host          string // Host header, once checked (hostPolicy): the host (and port) in advertised URLs
 	traceID       string
 	correlationID string
+	signin        *pendingSignin // the sign-in record of a token request, else nil
 }
 
 func newReqCtx(r *http.Request) *reqCtx {
@@ -55,6 +56,7 @@ func validRequestID(s string) bool {
 //	GET  /common/discovery/instance                        instance discovery (api-version 1.0 and 1.1)
 //	POST /{tenant}/oauth2/v2.0/token                       token (scope=…/.default)
 //	POST /{tenant}/oauth2/token                            token, v1 (resource=…)
+//	GET  /_appcred/log                                     the sign-in log, loopback clients only (SignInLogPath)
 //
 // It serves plain HTTP; Serve and Start put it behind TLS. Advertised URLs use
 // the request's Host with https, so the Host must name this authority:
@@ -78,6 +80,9 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !a.hosts.Load().allowed(r.Host, localPort(r)) {
 		rc.host = a.ownHost() // never echo an unknown Host
+		if seg, v1, ok := tokenPath(r.URL.Path); ok {
+			defer a.endSignin(a.beginSignin(r, rc, seg, v1))
+		}
 		writeError(w, rc, unknownHost())
 		return
 	}
@@ -99,6 +104,10 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	tenant, rest, _ := strings.Cut(p[1:], "/")
 	rest = "/" + rest
+	if tenant == adminSegment {
+		a.admin(w, r, rc, rest)
+		return
+	}
 	switch rest {
 	case "/oauth2/v2.0/token":
 		a.token(w, r, rc, tenant, false)

@@ -114,6 +114,7 @@ func parseBasic(h string) (id, secret, raw string, ok bool) {
 }
 
 func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, seg string, v1 bool) {
+	defer a.endSignin(a.beginSignin(r, rc, seg, v1))
 	if r.Method != http.MethodPost {
 		writeError(w, rc, newErr(http.StatusMethodNotAllowed, "invalid_request", codeNotPOST,
 			"The endpoint only accepts POST, OPTIONS requests. Received a %s request.", sanitizeMethod(r.Method)))
@@ -135,6 +136,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		writeError(w, rc, e)
 		return
 	}
+	rc.signin.req = req
 	switch req.grantType {
 	case "client_credentials", grantPassword, grantJWTBearer, grantRefreshToken:
 	case "":
@@ -185,6 +187,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 }
 
 func (a *Authority) writeToken(w http.ResponseWriter, rc *reqCtx, tok, resource string, v1 bool) {
+	rc.signin.issued(tok)
 	a.writeTokenResponse(w, &tokenResponse{accessToken: tok, resource: resource, now: rc.now}, v1)
 }
 

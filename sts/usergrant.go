@@ -75,6 +75,7 @@ func (a *Authority) userGrant(w http.ResponseWriter, rc *reqCtx, snap *snapshot,
 			"The local authority could not sign the token."))
 		return
 	}
+	rc.signin.issued(res.accessToken)
 	a.writeTokenResponse(w, res, v1)
 }
 

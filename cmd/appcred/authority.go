@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,7 +28,7 @@ func newAuthorityCmd() *cobra.Command {
 		Short: "Run and administer a local Entra-compatible authority (HTTPS, v1/v2 token endpoints, JWKS)",
 	}
 	cmd.AddCommand(newServeCmd(), newKeysCmd(), newTenantCmd(), newAppCmd(), newSecretCmd(), newCertAddCmd(),
-		newGrantCmd(), newListCmd())
+		newGrantCmd(), newListCmd(), newLogCmd())
 	cmd.AddCommand(newUserCmd(), newConsentCmd(), newUserTokenCmd())
 	return cmd
 }
@@ -78,6 +77,7 @@ func newServeCmd() *cobra.Command {
 		lifetime time.Duration
 		refresh  time.Duration
 	)
+	var logFormat string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the authority over HTTPS until interrupted",
@@ -109,7 +109,9 @@ with --intercept also registers Resource Manager and grants it to the developmen
 				return err
 			}
 			opts.StateDir, opts.TokenLifetime, opts.RefreshIn = dir, lifetime, refresh
-			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			if opts.Logger, err = serveLogger(cmd.ErrOrStderr(), logFormat); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			a, err := sts.Start(ctx, opts)
@@ -135,6 +137,7 @@ with --intercept also registers Resource Manager and grants it to the developmen
 	f.DurationVar(&refresh, "refresh-in", 0, "send refresh_in with this value (0: omit)")
 	f.StringVar(&opts.Intercept, "intercept", "", "also run the intercept proxy on this loopback address (127.0.0.1:PORT) for unmodified apps")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
+	signInFlags(f, &opts, &logFormat)
 	return cmd
 }
 
