@@ -255,7 +255,7 @@ func newTenantCmd() *cobra.Command {
 func newAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage app registrations"}
 	var state, tenant string
-	var createTenant bool
+	var createTenant, multiTenant bool
 	var spec directory.App
 	add := &cobra.Command{
 		Use:   "add",
@@ -271,6 +271,9 @@ func newAppCmd() *cobra.Command {
 			}
 			if tenant, err = tenantFor(st, tenant); err != nil {
 				return err
+			}
+			if multiTenant {
+				spec.SignInAudience = directory.AudienceMultipleOrgs
 			}
 			a, err := st.AddApp(tenant, spec)
 			if err != nil {
@@ -291,6 +294,7 @@ func newAppCmd() *cobra.Command {
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
 	f.StringSliceVar(&spec.Scopes, "scope", nil, "delegated scope the app exposes as an API, e.g. access_as_user (repeatable)")
 	f.BoolVar(&spec.PublicClient, "public-client", false, "a public client (no credential; password and refresh-token grants)")
+	f.BoolVar(&multiTenant, "multi-tenant", false, "sign-in audience AzureADMultipleOrgs: other tenants may consent to the app (authority consent --tenant B --app ID)")
 	cmd.AddCommand(add, newAppRemoveCmd())
 	return cmd
 }

@@ -281,6 +281,7 @@ func mergeApp(t *Tenant, in *App, now time.Time) (*App, []Removal, error) {
 	a.AccessTokenVersion = in.AccessTokenVersion
 	a.OptionalClaims = oc
 	a.PublicClient = in.PublicClient
+	a.SignInAudience, a.HomeTenant = in.SignInAudience, strings.ToLower(in.HomeTenant)
 	if in.Scopes != nil {
 		a.Scopes = in.Scopes
 	}
