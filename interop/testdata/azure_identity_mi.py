@@ -4,11 +4,12 @@ Run by interop/managedidentity_test.go with Debian's system python3. The
 environment carries only IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service
 protocol); reads a JSON config on stdin:
 
-    {"cases": [{"name": "...", "scope": "api://x/.default",
-                "client_id": "..."}]}   # client_id: a user-assigned identity
+    {"system_assigned": "client id of the system-assigned identity",
+     "cases": [{"name": "...", "scope": "api://x/.default", "client_id": "..."}]}
 
-For each case it builds ManagedIdentityCredential (with client_id= for a
-user-assigned identity), calls get_token(scope) twice and counts requests to
+For each case it builds ManagedIdentityCredential: without client_id when the
+case's client_id is the system-assigned one, else with client_id= (a
+user-assigned identity); calls get_token(scope) twice and counts requests to
 the endpoint with azure-core's raw_request_hook: the second call must be
 answered from the cache.
 
@@ -42,10 +43,11 @@ class Counter:
             self.tokens += 1
 
 
-def run(case):
+def run(cfg, case):
     counter = Counter()
     out = {"name": case["name"]}
-    kw = {"client_id": case["client_id"]} if case.get("client_id") else {}
+    user_assigned = case["client_id"] != cfg["system_assigned"]
+    kw = {"client_id": case["client_id"]} if user_assigned else {}
     cred = ManagedIdentityCredential(raw_request_hook=counter, **kw)
     try:
         first = cred.get_token(case["scope"])
@@ -66,7 +68,7 @@ def main():
     results = []
     for case in cfg["cases"]:
         try:
-            results.append(run(case))
+            results.append(run(cfg, case))
         except Exception as e:  # report, never a traceback with locals
             results.append({"name": case["name"], "error": "{}: {}".format(type(e).__name__, e)})
     print(json.dumps({
