@@ -106,7 +106,8 @@ func (a *Authority) resolveIdentities(ids []string) ([]miAppRef, error) {
 				continue
 			}
 			for _, app := range t.Apps {
-				if strings.EqualFold(app.ClientID, clientID) {
+				// Unqualified, a multi-tenant app is its home registration, not where it was consented to.
+				if strings.EqualFold(app.ClientID, clientID) && (tenant != "" || app.HomeTenant == "") {
 					found = append(found, miAppRef{tenant: t.ID, clientID: app.ClientID})
 				}
 			}
