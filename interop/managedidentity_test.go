@@ -110,13 +110,11 @@ func TestAzureIdentityPythonManagedIdentity(t *testing.T) {
 	f := startAuthority(t)
 	header := managedIdentityEnv(t, f)
 	cases := []pyCase{
-		{Name: "system-assigned/v2", ClientID: f.seed.ClientID, Scope: f.scopeFor("v2"), resource: "v2", acr: "2"},
-		{Name: "system-assigned/v1", ClientID: f.seed.ClientID, Scope: f.scopeFor("v1"), resource: "v1", acr: "2"},
-		{Name: "user-assigned/v2", ClientID: f.certClientID, Scope: f.scopeFor("v2"), resource: "v2", acr: "2"},
+		{Name: "system-assigned/v2", ManagedIdentity: "system", ClientID: f.seed.ClientID, Scope: f.scopeFor("v2"), resource: "v2", acr: "2"},
+		{Name: "system-assigned/v1", ManagedIdentity: "system", ClientID: f.seed.ClientID, Scope: f.scopeFor("v1"), resource: "v1", acr: "2"},
+		{Name: "user-assigned/v2", ManagedIdentity: "user", ClientID: f.certClientID, Scope: f.scopeFor("v2"), resource: "v2", acr: "2"},
 	}
-	results := runPython(t, py, "azure_identity_mi.py", "", map[string]any{
-		"system_assigned": f.seed.ClientID, "cases": cases,
-	}, header)
+	results := runPython(t, py, "azure_identity_client.py", "", map[string]any{"cases": cases}, header)
 	checkPython(t, f, cases, results, func(t *testing.T, r pyResult) {
 		if r.ExpiresOn == nil || r.Now == nil || *r.ExpiresOn-*r.Now < 3500 || *r.ExpiresOn-*r.Now > 3601 {
 			t.Errorf("expires_on = %v at %v, want about 3599 s later", r.ExpiresOn, r.Now)
