@@ -2,8 +2,6 @@ package sts_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,7 +13,7 @@ import (
 )
 
 // miGet sends a managed-identity request (header "" = none) and decodes the JSON answer.
-func miGet(t *testing.T, endpoint, header string, q url.Values, method string) (int, map[string]any) {
+func (f *fixture) miGet(t *testing.T, endpoint, header string, q url.Values, method string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, endpoint+"?"+q.Encode(), nil)
 	if err != nil {
@@ -24,20 +22,8 @@ func miGet(t *testing.T, endpoint, header string, q url.Values, method string) (
 	if header != "" {
 		req.Header.Set("X-IDENTITY-HEADER", header)
 	}
-	res, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("status %d: body is not JSON: %q", res.StatusCode, b)
-	}
-	return res.StatusCode, m
+	r := f.do(t, req)
+	return r.status, r.body
 }
 
 // TestManagedIdentityEndpoint: the App Service protocol on loopback plain
@@ -65,10 +51,10 @@ func TestManagedIdentityEndpoint(t *testing.T) {
 	resource := strings.TrimSuffix(f.seed.Scope, "/.default")
 	q := url.Values{"api-version": {"2019-08-01"}, "resource": {resource}}
 
-	if st, body := miGet(t, endpoint, "", q, http.MethodGet); st != http.StatusBadRequest || body["access_token"] != nil {
+	if st, body := f.miGet(t, endpoint, "", q, http.MethodGet); st != http.StatusBadRequest || body["access_token"] != nil {
 		t.Errorf("no header: status %d %v, want 400 and no token", st, body)
 	}
-	if st, body := miGet(t, endpoint, header+"x", q, http.MethodGet); st != http.StatusUnauthorized || body["statusCode"] != float64(401) {
+	if st, body := f.miGet(t, endpoint, header+"x", q, http.MethodGet); st != http.StatusUnauthorized || body["statusCode"] != float64(401) {
 		t.Errorf("wrong header: status %d %v, want 401", st, body)
 	}
 
@@ -100,7 +86,7 @@ func TestManagedIdentityEndpoint(t *testing.T) {
 		{"principal_id", with("principal_id", certObj), f.certApp},
 		{"mi_res_id", with("mi_res_id", "/subscriptions/x/resourcegroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/cert-daemon"), f.certApp},
 	} {
-		st, body := miGet(t, endpoint, header, tc.q, http.MethodGet)
+		st, body := f.miGet(t, endpoint, header, tc.q, http.MethodGet)
 		if st != http.StatusOK {
 			t.Fatalf("%s: status %d: %v", tc.name, st, body)
 		}
@@ -131,7 +117,7 @@ func TestManagedIdentityEndpoint(t *testing.T) {
 		{"old api-version", with("api-version", "2017-09-01"), http.MethodGet, 400},
 		{"POST", q, http.MethodPost, 405},
 	} {
-		if st, body := miGet(t, endpoint, header, tc.q, tc.method); st != tc.status || body["access_token"] != nil {
+		if st, body := f.miGet(t, endpoint, header, tc.q, tc.method); st != tc.status || body["access_token"] != nil {
 			t.Errorf("%s: status %d %v, want %d and no token", tc.name, st, body, tc.status)
 		}
 	}
