@@ -39,6 +39,8 @@ type pyCase struct {
 	SendChain       bool   `json:"send_certificate_chain,omitempty"`
 	// azure-identity OnBehalfOfCredential: the user's token for the app.
 	UserAssertion string `json:"user_assertion,omitempty"`
+	// azure-identity ManagedIdentityCredential: "system" or "user" (by ClientID).
+	ManagedIdentity string `json:"managed_identity,omitempty"`
 
 	resource, acr string // expectations, not sent
 	wantErr       string // the client must fail with this in its error

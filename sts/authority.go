@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -65,6 +66,11 @@ type Options struct {
 	// Microsoft identity and Resource Manager hosts, and the authority answers
 	// as the identity hosts.
 	Intercept string
+	// ManagedIdentity, when not empty, makes Start also serve the App Service
+	// managed-identity endpoint for these apps (see StartManagedIdentity) on
+	// ManagedIdentityAddr (default "127.0.0.1:0"; loopback only).
+	ManagedIdentity     []string
+	ManagedIdentityAddr string
 }
 
 // DefaultTokenLifetime is the default access token lifetime, as Entra's expires_in.
@@ -97,6 +103,7 @@ type Authority struct {
 
 	subs      []directory.Subscription // from the config, for the intercept mode's Resource Manager
 	icept     *interceptMode
+	mi        *managedIdentity
 	hosts     atomic.Pointer[hostPolicy] // Host header values answered to
 	snap      atomic.Pointer[snapshot]
 	inflight  atomic.Int64 // requests being served, for Close
@@ -230,6 +237,12 @@ func Start(ctx context.Context, opts Options) (*Authority, error) {
 	a.goServe(srv, ln)
 	if opts.Intercept != "" {
 		if err := a.StartIntercept(opts.Intercept); err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+	}
+	if len(opts.ManagedIdentity) > 0 {
+		if err := a.StartManagedIdentity(cmp.Or(opts.ManagedIdentityAddr, "127.0.0.1:0"), opts.ManagedIdentity); err != nil {
 			_ = a.Close()
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -101,7 +102,13 @@ or management.core.windows.net reaches a minimal Resource Manager (GET /subscrip
 Every other destination is refused with 403 and logged: nothing leaves the machine. The certificate then covers
 those hosts (a new CA on first use). serve prints the export lines to paste (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE /
 REQUESTS_CA_BUNDLE naming STATE/ca-bundle.pem = system roots + local CA, NODE_EXTRA_CA_CERTS). A new state seeded
-with --intercept also registers Resource Manager and grants it to the development client.`,
+with --intercept also registers Resource Manager and grants it to the development client.
+
+With --managed-identity APP_ID[,APP_ID...] it also serves the App Service managed-identity protocol on a loopback
+plain-HTTP port (--managed-identity-addr) and prints IDENTITY_ENDPOINT and IDENTITY_HEADER (a new random secret per
+start) to export: ManagedIdentityCredential / DefaultAzureCredential (azidentity, azure-identity, MSAL) then get that
+app's tokens (appidacr 2) from its tenant. The first app is the system-assigned identity; the others are user-assigned
+ones, chosen by client_id, object_id/principal_id or mi_res_id (last segment = client id or display name).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
@@ -136,6 +143,8 @@ with --intercept also registers Resource Manager and grants it to the developmen
 	f.DurationVar(&lifetime, "token-lifetime", sts.DefaultTokenLifetime, "access token lifetime (expires_in)")
 	f.DurationVar(&refresh, "refresh-in", 0, "send refresh_in with this value (0: omit)")
 	f.StringVar(&opts.Intercept, "intercept", "", "also run the intercept proxy on this loopback address (127.0.0.1:PORT) for unmodified apps")
+	f.StringSliceVar(&opts.ManagedIdentity, "managed-identity", nil, "also serve the App Service managed-identity endpoint (plain HTTP, loopback) for these apps: CLIENT_ID or TENANT/CLIENT_ID, comma-separated; the first is the system-assigned identity")
+	f.StringVar(&opts.ManagedIdentityAddr, "managed-identity-addr", "127.0.0.1:0", "loopback address of the managed-identity endpoint")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
 	signInFlags(f, &opts, &logFormat)
 	return cmd
@@ -149,11 +158,10 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 			out["seed"] = s
 		}
 		if env := a.InterceptEnv(); env != nil {
-			vars := map[string]string{}
-			for _, v := range env {
-				vars[v.Name] = v.Value
-			}
-			out["intercept"] = map[string]any{"addr": a.InterceptAddr(), "env": vars}
+			out["intercept"] = map[string]any{"addr": a.InterceptAddr(), "env": envMap(env)}
+		}
+		if env := a.ManagedIdentityEnv(); env != nil {
+			out["managed_identity"] = map[string]any{"env": envMap(env)}
 		}
 		return json.NewEncoder(w).Encode(out)
 	}
@@ -180,7 +188,20 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 		fmt.Fprintf(w, "intercept proxy on %s (only Microsoft identity and Resource Manager hosts; others refused)\n", a.InterceptAddr())
 		fmt.Fprintf(w, "run unmodified apps offline after:\n%s", intercept.ExportLines(env))
 	}
+	if env := a.ManagedIdentityEnv(); env != nil {
+		fmt.Fprintf(w, "managed-identity endpoint (App Service protocol) for %s; ManagedIdentityCredential works after:\n%s",
+			strings.Join(a.ManagedIdentities(), ", "), intercept.ExportLines(env))
+	}
 	return nil
+}
+
+// envMap is vars as a JSON object.
+func envMap(vars []intercept.Var) map[string]string {
+	out := make(map[string]string, len(vars))
+	for _, v := range vars {
+		out[v.Name] = v.Value
+	}
+	return out
 }
 
 func newKeysCmd() *cobra.Command {
@@ -258,7 +279,7 @@ func newTenantCmd() *cobra.Command {
 func newAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage app registrations"}
 	var state, tenant string
-	var createTenant bool
+	var createTenant, multiTenant bool
 	var spec directory.App
 	add := &cobra.Command{
 		Use:   "add",
@@ -274,6 +295,9 @@ func newAppCmd() *cobra.Command {
 			}
 			if tenant, err = tenantFor(st, tenant); err != nil {
 				return err
+			}
+			if multiTenant {
+				spec.SignInAudience = directory.AudienceMultipleOrgs
 			}
 			a, err := st.AddApp(tenant, spec)
 			if err != nil {
@@ -294,6 +318,7 @@ func newAppCmd() *cobra.Command {
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
 	f.StringSliceVar(&spec.Scopes, "scope", nil, "delegated scope the app exposes as an API, e.g. access_as_user (repeatable)")
 	f.BoolVar(&spec.PublicClient, "public-client", false, "a public client (no credential; password and refresh-token grants)")
+	f.BoolVar(&multiTenant, "multi-tenant", false, "sign-in audience AzureADMultipleOrgs: other tenants may consent to the app (authority consent --tenant B --app ID)")
 	cmd.AddCommand(add, newAppRemoveCmd())
 	return cmd
 }

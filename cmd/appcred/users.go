@@ -110,15 +110,30 @@ func newConsentCmd() *cobra.Command {
 	var revoke bool
 	cmd := &cobra.Command{
 		Use:   "consent",
-		Short: "Consent an app to delegated scopes of an API (admin consent), or --revoke it",
-		Args:  cobra.NoArgs,
+		Short: "Consent a tenant to a multi-tenant app, or an app to delegated scopes of an API (admin consent)",
+		Long: `Without --api: provision the multi-tenant app --app (registered with app add --multi-tenant in its home
+tenant) in --tenant, as a tenant admin's consent does: it gets a service principal there (its own object id) and
+client-credentials tokens in that tenant (tid and issuer of that tenant) with its home credentials. Before that the
+tenant answers AADSTS700016.
+With --api: consent --app to the delegated --scope values of that API in --tenant, or --revoke that consent.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if app == "" || api == "" || (len(scopes) == 0) == !revoke {
-				return errors.New("--app and --api are required, with --scope (repeatable) or --revoke")
+			if app == "" {
+				return errors.New("--app is required")
 			}
 			st, err := openState(state)
 			if err != nil {
 				return err
+			}
+			if api == "" && len(scopes) == 0 && !revoke {
+				sp, err := st.Provision(tenant, app)
+				if err != nil {
+					return err
+				}
+				return printJSON(cmd.OutOrStdout(), sp)
+			}
+			if api == "" || (len(scopes) == 0) == !revoke {
+				return errors.New("with --api, give --scope (repeatable) or --revoke; without --api, --app is provisioned in --tenant")
 			}
 			if err := st.Consent(tenant, app, api, scopes...); err != nil {
 				return err

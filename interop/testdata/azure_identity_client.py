@@ -12,11 +12,15 @@ on stdin (never argv, which other users can see):
 
 A case with "user_assertion" (a user's token for the app) builds
 OnBehalfOfCredential with the case's secret or certificate_path instead.
+A case with "managed_identity": "system" or "user" builds
+ManagedIdentityCredential instead (with client_id= for "user"), which reads
+IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service protocol) from the
+environment; the config then needs only "cases".
 
 For each case it builds ClientSecretCredential or CertificateCredential with
 authority=, instance_discovery=False (the azure-identity 1.13.0b2 keyword) and
 connection_verify=ca_file, calls get_token(scope) twice and counts token
-requests with azure-core's raw_request_hook: the second call must be answered
+requests (POST or, for a managed identity, GET to a .../token path) with azure-core's raw_request_hook: the second call must be answered
 from the cache.
 
 Prints one JSON object: {"versions": {...}, "results": [{"name", "access_token",
@@ -33,7 +37,7 @@ from urllib.parse import urlparse
 
 try:
     import azure.identity
-    from azure.identity import CertificateCredential, ClientSecretCredential, OnBehalfOfCredential
+    from azure.identity import CertificateCredential, ClientSecretCredential, ManagedIdentityCredential, OnBehalfOfCredential
 except ImportError as e:  # the Go test skips, or fails under CI=true
     print(json.dumps({"missing": "azure.identity", "detail": str(e)}))
     sys.exit(3)
@@ -47,11 +51,14 @@ class Counter:
 
     def __call__(self, request):
         r = request.http_request
-        if r.method.upper() == "POST" and urlparse(r.url).path.endswith("/token"):
+        if r.method.upper() in ("POST", "GET") and urlparse(r.url).path.endswith("/token"):
             self.tokens += 1
 
 
 def credential(cfg, case, counter):
+    if "managed_identity" in case:  # only IDENTITY_ENDPOINT and IDENTITY_HEADER in the environment
+        kw = {"client_id": case["client_id"]} if case["managed_identity"] == "user" else {}
+        return ManagedIdentityCredential(raw_request_hook=counter, **kw)
     common = dict(
         authority=cfg["authority"],
         instance_discovery=False,

@@ -58,6 +58,15 @@ type App struct {
 	// (admin consent), by API (identifier URI or client id); they appear as
 	// "scp" in user tokens it gets for that API.
 	DelegatedPermissions map[string][]string `json:"delegated_permissions,omitempty"`
+	// SignInAudience is who may use the app: "AzureADMyOrg" (empty means
+	// it: only its own tenant) or "AzureADMultipleOrgs" (any tenant of the
+	// directory that consents to it: see Provision).
+	SignInAudience string `json:"sign_in_audience,omitempty"`
+	// HomeTenant, when set, makes this entry the service principal of a
+	// multi-tenant app registered in that tenant (its id): the app was
+	// consented to (Provision) in this tenant. It has its own object id and
+	// grants here; everything else, credentials included, is the home app's.
+	HomeTenant string `json:"home_tenant,omitempty"`
 	// PublicClient marks an app without credentials (a desktop or CLI app):
 	// it may use the password and refresh-token grants without a secret.
 	PublicClient bool `json:"public_client,omitempty"`

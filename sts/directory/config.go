@@ -36,10 +36,17 @@ import (
 //	        display_name: cli
 //	        public_client: true
 //	        delegated_permissions: {"api://orders": ["Orders.Read"]}   # admin consent
+//	      - client_id: dddddddd-0000-0000-0000-000000000004
+//	        sign_in_audience: AzureADMultipleOrgs      # other tenants may consent to it
+//	        secrets: ["another-long-random-secret"]
 //	    users:
 //	      - user_principal_name: alice@contoso.test
 //	        display_name: Alice
 //	        password: "a-test-password"                # stored hashed
+//	  - id: 66666666-7777-8888-9999-000000000000
+//	    apps:
+//	      - client_id: dddddddd-0000-0000-0000-000000000004
+//	        home_tenant: 11111111-2222-3333-4444-555555555555   # consented here (Provision)
 //
 // Applying a config makes the directory match it for what it declares:
 // declared tenants and apps are created or updated (the config wins for
@@ -281,6 +288,7 @@ func mergeApp(t *Tenant, in *App, now time.Time) (*App, []Removal, error) {
 	a.AccessTokenVersion = in.AccessTokenVersion
 	a.OptionalClaims = oc
 	a.PublicClient = in.PublicClient
+	a.SignInAudience, a.HomeTenant = in.SignInAudience, strings.ToLower(in.HomeTenant)
 	if in.Scopes != nil {
 		a.Scopes = in.Scopes
 	}

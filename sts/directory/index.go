@@ -88,13 +88,20 @@ func NewIndex(tenants []*Tenant) (*Index, error) {
 			}
 			ix.tenants[k] = ti
 		}
-		if err := ti.addApps(t); err != nil {
+		// t as the token endpoint sees it: consented multi-tenant apps stand
+		// in for their home apps.
+		apps, err := effectiveApps(tenants, t)
+		if err != nil {
 			return nil, err
 		}
-		if err := ti.resolveGrants(t); err != nil {
+		tv := &Tenant{ID: t.ID, Domains: t.Domains, Apps: apps, Users: t.Users}
+		if err := ti.addApps(tv); err != nil {
 			return nil, err
 		}
-		if err := ti.indexUsers(t); err != nil {
+		if err := ti.resolveGrants(tv); err != nil {
+			return nil, err
+		}
+		if err := ti.indexUsers(tv); err != nil {
 			return nil, err
 		}
 	}
@@ -173,6 +180,9 @@ func indexApp(t *Tenant, a *App) (*appKeys, error) {
 	}
 	if a.ObjectID == "" {
 		a.ObjectID = servicePrincipalID(t.ID, a.ClientID)
+	}
+	if err := checkAudience(a); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	if v := a.AccessTokenVersion; v < 0 || v > 2 {
 		return nil, fmt.Errorf("%s: access_token_version must be 1 or 2, not %d", where, v)
