@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,12 +142,24 @@ func TestFileStoreConcurrentWriters(t *testing.T) {
 		}
 	}
 	t.Logf("4 writers, %d keys in all, wrote in %v", 4*keysPerWriter, time.Since(began).Round(time.Millisecond))
-	if !checkAllWritten(t, path, writers[0].cfg.ScopePrefix, writers[1].cfg.ScopePrefix,
-		writers[2].cfg.ScopePrefix, writers[3].cfg.ScopePrefix) {
-		for i, w := range writers {
-			t.Logf("%s writer %d output:\n%s", w.lang, i, tail(w.out.String(), 2000))
+	lost := checkAllWritten(t, path, writers[0].cfg.ScopePrefix, writers[1].cfg.ScopePrefix,
+		writers[2].cfg.ScopePrefix, writers[3].cfg.ScopePrefix)
+	if lost == nil {
+		return
+	}
+	for i, w := range writers {
+		t.Logf("%s writer %d output:\n%s", w.lang, i, tail(w.out.String(), 2000))
+		// msal-extensions 1.0 waits 5 s for the lock file to go away, then
+		// writes without the lock (it logs this): its writes then race every
+		// other writer's, Python's included, so the run tells nothing about
+		// appcred's lock. Only a machine too loaded to finish a write in
+		// that time gets there.
+		if w.lang == "py" && strings.Contains(w.out.String(), "failed to create lock file") && !inCI() {
+			t.Skipf("inconclusive: MSAL Python writer %d gave up waiting for the lock (5 s) and wrote without it; "+
+				"the machine is too loaded for this test (under CI=true this fails): %v", i, lost)
 		}
 	}
+	t.Error(lost)
 }
 
 // waitReady waits until every path exists (each writer is set up).
@@ -167,9 +180,9 @@ func waitReady(ctx context.Context, t *testing.T, paths ...string) {
 }
 
 // checkAllWritten checks that the file at path is MSAL JSON holding every
-// writer's tokens, and that appcred's file store serves each of them; it
-// reports whether they all are.
-func checkAllWritten(t *testing.T, path string, prefixes ...string) bool {
+// writer's tokens, and that appcred's file store serves each of them; the
+// error says how many are not.
+func checkAllWritten(t *testing.T, path string, prefixes ...string) error {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -211,10 +224,10 @@ func checkAllWritten(t *testing.T, path string, prefixes ...string) bool {
 		}
 	}
 	if lost != 0 || wrong != 0 {
-		t.Errorf("of %d tokens written, %d are missing from the file (per writer %v: %v) and %d more are not served by appcred (%d AccessToken entries)",
+		return fmt.Errorf("of %d tokens written, %d are missing from the file (per writer %v: %v) and %d more are not served by appcred (%d AccessToken entries)",
 			len(prefixes)*keysPerWriter, lost, prefixes, perWriter, wrong, len(doc.AccessToken))
 	}
-	return lost == 0 && wrong == 0
+	return nil
 }
 
 // goWriter is the Go writer process: it writes its keys through appcred's
