@@ -117,6 +117,14 @@ func (s *Store) update(ctx context.Context, change func(d *document, now time.Ti
 	if err := fsutil.WriteFileAtomic(s.path, data, 0o600); err != nil {
 		return fmt.Errorf("filestore: %w", err)
 	}
+	// msal-extensions re-reads the file only when its mtime is later than
+	// the time.time() of its own last write. The kernel stamps a new file
+	// with its coarse clock (one tick behind), which can be earlier than
+	// that, so the next Python write would drop this one: stamp the file
+	// with the precise time, taken after that writer let go of the lock.
+	if err := os.Chtimes(s.path, time.Time{}, time.Now()); err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
 	fi, err := os.Stat(s.path)
 	if err != nil {
 		return fmt.Errorf("filestore: %w", err)
