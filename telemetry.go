@@ -69,7 +69,9 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // appcred.grant_type, appcred.attempts (HTTP attempts, retries included) and
 // appcred.outcome, plus error.type and appcred.aadsts when it failed. Spans
 // never carry a secret, an assertion or a token, nor the authority's error
-// text. A background refresh's span is a root span (it outlives the caller).
+// text. The span of a request a cache miss starts is a child of the caller's
+// span (of the first caller's, when concurrent misses share one request); a
+// background refresh's span is a root span, since it outlives its caller.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
 		if tp == nil {

@@ -164,11 +164,12 @@ func TestTelemetryMetricsAndSpans(t *testing.T) {
 	h := newOtel(t)
 	a, c, _ := seedClient(t, sts.Options{}, h.options()...)
 	seed := a.Seed()
-	ctx := context.Background()
+	ctx, caller := h.tp.Tracer("test").Start(context.Background(), "caller")
 	tok, err := c.AcquireTokenForClient(ctx, []string{seed.Scope})
 	if err != nil {
 		t.Fatal(err)
 	}
+	caller.End()
 	for range 3 {
 		if _, err := c.AcquireTokenForClient(ctx, []string{seed.Scope}); err != nil {
 			t.Fatal(err)
@@ -197,9 +198,13 @@ func TestTelemetryMetricsAndSpans(t *testing.T) {
 	wantValue(t, rm, 0, "appcred.cache.refreshes", attrOutcome.String(outcomeOK))
 
 	spans := h.spans.Ended()
-	if len(spans) != 2 {
-		t.Fatalf("%d spans, want one per token request (2), none for the 3 hits", len(spans))
+	if len(spans) != 3 || spans[1].Name() != "caller" {
+		t.Fatalf("%d spans, want one per token request (2) and the caller's, none for the 3 hits", len(spans))
 	}
+	if spans[0].Parent().SpanID() != spans[1].SpanContext().SpanID() {
+		t.Error("the token request span is not a child of the caller's span")
+	}
+	spans = append(spans[:1], spans[2])
 	for i, want := range []string{outcomeOK, outcomeFailed} {
 		s := spans[i]
 		if s.Name() != "appcred.TokenRequest" || spanAttr(s, attrOutcome).AsString() != want ||
@@ -278,6 +283,9 @@ func TestTelemetryBackgroundRefreshes(t *testing.T) {
 	spans := h.spans.Ended()
 	if len(spans) != 3 || spanAttr(spans[2], attrOutcome).AsString() != outcomeFailed {
 		t.Fatalf("%d spans, want 3 (first request, refresh, failed refresh)", len(spans))
+	}
+	if spans[1].Parent().IsValid() || spans[2].Parent().IsValid() {
+		t.Error("a background refresh's span has a parent; want a root span")
 	}
 	scanForSecrets(t, rm, spans, seed.ClientSecret, first.AccessToken, second.AccessToken)
 }
