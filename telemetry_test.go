@@ -396,3 +396,28 @@ func BenchmarkCredentialGetTokenCachedTelemetry(b *testing.B) {
 		b.Fatalf("%d hits observed, want the benchmark's", n)
 	}
 }
+
+// An on-behalf-of request gets its span, named by its grant; the user's
+// assertion appears in no telemetry.
+func TestTelemetryOnBehalfOf(t *testing.T) {
+	h := newOtel(t)
+	f := newOBOFixture(t, 1, sts.Options{})
+	c := f.midClient(t, h.options()...)
+	user := f.userToken(t, f.users[0])
+	scope := []string{f.downstreamAPI + "/Orders.Read"}
+	var tok Token
+	for range 2 {
+		var err error
+		if tok, err = c.AcquireTokenOnBehalfOf(context.Background(), user, scope); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spans := h.spans.Ended()
+	if len(spans) != 1 || spanAttr(spans[0], attrGrant).AsString() != jwtBearerGrant ||
+		spanAttr(spans[0], attrOutcome).AsString() != outcomeOK || spanAttr(spans[0], attrTenant).AsString() != f.tenant {
+		t.Fatalf("%d spans, want one on-behalf-of request", len(spans))
+	}
+	rm := h.collect(t)
+	wantValue(t, rm, 1, "appcred.token.requests", attrGrant.String(jwtBearerGrant), attrOutcome.String(outcomeOK))
+	scanForSecrets(t, rm, spans, user, f.midSecret, tok.AccessToken)
+}
