@@ -6,17 +6,20 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/appcred/appcred/sts"
 )
@@ -420,4 +423,46 @@ func TestTelemetryOnBehalfOf(t *testing.T) {
 	rm := h.collect(t)
 	wantValue(t, rm, 1, "appcred.token.requests", attrGrant.String(jwtBearerGrant), attrOutcome.String(outcomeOK))
 	scanForSecrets(t, rm, spans, user, f.midSecret, tok.AccessToken)
+}
+
+// ClientOptions.TracingProvider (azcore's, a span per HTTP attempt) and
+// TelemetryOptions.TracerProvider (a span per token request) meet through the
+// context: each attempt starts inside its token request's span, which is what
+// azcore's OpenTelemetry bridge needs to nest them.
+func TestTelemetryAzcoreTracingNests(t *testing.T) {
+	h := newOtel(t)
+	a := startAuthority(t, sts.Options{})
+	seed := a.Seed()
+	var parents []trace.SpanContext
+	var mu sync.Mutex
+	azTracing := tracing.NewProvider(func(string, string) tracing.Tracer {
+		return tracing.NewTracer(func(ctx context.Context, _ string, _ *tracing.SpanOptions) (context.Context, tracing.Span) {
+			mu.Lock()
+			parents = append(parents, trace.SpanContextFromContext(ctx))
+			mu.Unlock()
+			return ctx, tracing.NewSpan(tracing.SpanImpl{})
+		}, nil)
+	}, nil)
+	cred, err := NewClientSecretCredential(seed.TenantID, seed.ClientID, seed.ClientSecret,
+		&ClientSecretCredentialOptions{CredentialOptions: CredentialOptions{AuthorityHost: a.URL(), CACertificates: a.CACertPEM(),
+			ClientOptions:    azcore.ClientOptions{TracingProvider: azTracing},
+			TelemetryOptions: TelemetryOptions{TracerProvider: h.tp}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cred.Close()
+	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{seed.Scope}}); err != nil {
+		t.Fatal(err)
+	}
+	spans := h.spans.Ended()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(spans) != 1 || len(parents) == 0 {
+		t.Fatalf("%d OpenTelemetry spans, %d azcore spans; want 1 and at least 1", len(spans), len(parents))
+	}
+	for i, p := range parents { // discovery GETs, then the token POST: all within the token request
+		if p.SpanID() != spans[0].SpanContext().SpanID() {
+			t.Errorf("azcore's attempt span %d started under %v, want the token request span %v", i, p.SpanID(), spans[0].SpanContext().SpanID())
+		}
+	}
 }
