@@ -119,7 +119,8 @@ func (t *telemetry) instruments(m metric.Meter, c *Client) error {
 	t.requests, errs[0] = m.Int64Counter("appcred.token.requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Token requests sent to the authority (not cache hits), by outcome."))
 	t.duration, errs[1] = m.Float64Histogram("appcred.token.request.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of token requests to the authority, retries included."))
+		metric.WithDescription("Duration of token requests to the authority, retries included."),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 	hits, e2 := m.Int64ObservableCounter("appcred.cache.hits", metric.WithUnit("{lookup}"),
 		metric.WithDescription("Cache lookups that returned a token."))
 	misses, e3 := m.Int64ObservableCounter("appcred.cache.misses", metric.WithUnit("{lookup}"),

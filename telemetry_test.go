@@ -199,6 +199,11 @@ func TestTelemetryMetricsAndSpans(t *testing.T) {
 		attrErrType.String("invalid_client"), attrAADSTS.String("AADSTS7000215"))
 	wantValue(t, rm, 2, "appcred.token.request.duration", host)
 	wantValue(t, rm, 0, "appcred.cache.refreshes", attrOutcome.String(outcomeOK))
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if d, ok := m.Data.(metricdata.Histogram[float64]); ok && (m.Unit != "s" || d.DataPoints[0].Bounds[0] != 0.005) {
+			t.Errorf("%s: unit %q, bounds %v; want seconds from 5 ms", m.Name, m.Unit, d.DataPoints[0].Bounds)
+		}
+	}
 
 	spans := h.spans.Ended()
 	if len(spans) != 3 || spans[1].Name() != "caller" {
