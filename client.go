@@ -45,6 +45,7 @@ type Client struct {
 	secrets  wire.Secrets // the proof's fixed secret values, scrubbed from every error
 	extra    string       // the key discriminator of a client with capabilities
 	obo      oboSessions  // on-behalf-of partitions by user assertion
+	tel      *telemetry   // OpenTelemetry instruments; nil when off
 	closed   atomic.Bool
 
 	claimsMu sync.Mutex
@@ -165,6 +166,10 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	}
 	if p.secret != nil {
 		c.secrets.Add(string(*p.secret))
+	}
+	if c.tel, err = newTelemetry(c); err != nil {
+		_ = c.Close()
+		return nil, err
 	}
 	return c, nil
 }
@@ -400,6 +405,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	_ = c.resolver.Close() // cancels discovery in flight
+	c.tel.close()
 	err := c.cache.Close()
 	if c.ownHTTP != nil {
 		c.ownHTTP.CloseIdleConnections()

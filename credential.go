@@ -141,7 +141,8 @@ type CredentialOptions struct {
 	// Response and Retry events of every request to the authority (see
 	// ClientOptions) but no Authentication event: azcore/log can be written
 	// only from inside the Azure SDK for Go (its writer is in sdk/internal/log).
-	Logger *slog.Logger
+	Logger           *slog.Logger
+	TelemetryOptions // OpenTelemetry metrics and spans (MeterProvider, TracerProvider); off by default
 }
 
 // Credential type names, used in errors and logs.
@@ -209,8 +210,7 @@ func transportOption(o CredentialOptions) (Option, error) {
 	return nil, nil
 }
 
-// transporterRT runs requests through an azcore policy.Transporter (an
-// *http.Client or any other).
+// transporterRT runs requests through an azcore policy.Transporter (any kind).
 type transporterRT struct{ t policy.Transporter }
 
 // RoundTrip sends r through the Transporter.
@@ -250,7 +250,7 @@ func newCredential(name, tenantID, clientID string, o CredentialOptions, newProo
 	c.build = func(cae bool) (*Client, error) {
 		// As azidentity: AZURE_REGIONAL_AUTHORITY_NAME routes Entra public and
 		// national cloud requests to the regional host (ignored for other hosts).
-		opts := []Option{WithAzureRegion(c.region), func(cfg *config) error { cfg.wireTune = tune; return nil }}
+		opts := []Option{WithAzureRegion(c.region), func(cfg *config) error { cfg.wireTune = tune; return o.telemetry(cfg) }}
 		if o.DisableInstanceDiscovery {
 			opts = append(opts, WithInstanceDiscovery(false))
 		}

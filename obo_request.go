@@ -1,6 +1,7 @@
 package appcred
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -71,7 +72,9 @@ func (c *Client) requestOBOLocked(ctx context.Context, ss *oboSession, tenant st
 
 // postOBO posts one on-behalf-of or refresh request and records the refresh
 // token and account the authority returned.
-func (c *Client) postOBO(ctx context.Context, ss *oboSession, tenant string, scopes []string, claims string, grant url.Values) (*cache.Token, error) {
+func (c *Client) postOBO(ctx context.Context, ss *oboSession, tenant string, scopes []string, claims string, grant url.Values) (_ *cache.Token, err error) {
+	ctx, rec := c.tel.start(ctx, cmp.Or(tenant, c.info.Tenant), grant.Get("grant_type"))
+	defer func() { rec.end(ctx, err) }() // records the error's kind and AADSTS code, never its text
 	info := c.info
 	if tenant != "" {
 		info.Tenant = strings.ToLower(tenant)
@@ -92,6 +95,7 @@ func (c *Client) postOBO(ctx context.Context, ss *oboSession, tenant string, sco
 	}
 	endpoint := c.tokenEndpoint(ep)
 	build := func(ctx context.Context) (url.Values, http.Header, error) {
+		rec.attempt()
 		form := url.Values{"client_id": {c.clientID}, param: {value}, "client_info": {"1"}}
 		for k, v := range grant {
 			form[k] = v

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
 	"github.com/appcred/appcred/internal/wire"
@@ -38,8 +41,10 @@ type config struct {
 	now              func() time.Time
 	region           string
 	authMethod       AuthMethod
-	v1               bool               // WithV1Resource
-	wireTune         func(*wire.Client) // credentials: azcore's retry and telemetry settings
+	v1               bool                 // WithV1Resource
+	wireTune         func(*wire.Client)   // credentials: azcore's retry and telemetry settings
+	meterProvider    metric.MeterProvider // WithMeterProvider
+	tracerProvider   trace.TracerProvider // WithTracerProvider
 }
 
 // WithHTTPClient sends every request through hc (its transport, proxies,

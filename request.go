@@ -20,16 +20,22 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // the client's own secrets before it goes anywhere (to the caller, or to the
 // cache, which logs a failed background refresh).
 func (c *Client) requestToken(ctx context.Context, tenant string, scopes []string, claims string) (*cache.Token, error) {
-	t, err := c.postTokenRequest(ctx, tenant, scopes, claims)
-	if err != nil {
-		return nil, c.secrets.ScrubError(err)
+	if tenant == "" {
+		tenant = c.info.Tenant
 	}
-	return t, nil
+	ctx, rec := c.tel.start(ctx, tenant, grantClientCredentials)
+	t, err := c.postTokenRequest(ctx, tenant, scopes, claims, rec)
+	if err != nil {
+		err = c.secrets.ScrubError(err)
+	}
+	rec.end(ctx, err)
+	return t, err
 }
 
 // postTokenRequest resolves the endpoints, adds the proof and posts the
 // client-credentials request.
-func (c *Client) postTokenRequest(ctx context.Context, tenant string, scopes []string, claims string) (*cache.Token, error) {
+// rec (nil when telemetry is off) counts the attempts.
+func (c *Client) postTokenRequest(ctx context.Context, tenant string, scopes []string, claims string, rec *requestSpan) (*cache.Token, error) {
 	param, value := "scope", strings.Join(scopes, " ")
 	if c.cfg.v1 {
 		res, err := resourceOf(scopes)
@@ -54,6 +60,7 @@ func (c *Client) postTokenRequest(ctx context.Context, tenant string, scopes []s
 	// The form and proof are built for each attempt: a retry must not replay
 	// a client assertion's jti, which authorities accept once.
 	build := func(ctx context.Context) (url.Values, http.Header, error) {
+		rec.attempt()
 		form := url.Values{
 			"grant_type": {"client_credentials"},
 			"client_id":  {c.clientID},

@@ -336,11 +336,12 @@ type Stats struct {
 	Fetches         uint64 // FetchFunc calls for misses (not refreshes)
 	StoreHits       uint64 // misses answered by the Store
 	Refreshes       uint64 // background refreshes started
+	RefreshesOK     uint64 // background refreshes that replaced the token
 	RefreshFailures uint64 // background refreshes that failed
 }
 
 type counters struct {
-	hits, misses, fetches, storeHits, refreshes, refreshFailures atomic.Uint64
+	hits, misses, fetches, storeHits, refreshes, refreshesOK, refreshFailures atomic.Uint64
 }
 
 // Stats returns the counters so far.
@@ -351,6 +352,7 @@ func (c *Cache) Stats() Stats {
 		Fetches:         c.stats.fetches.Load(),
 		StoreHits:       c.stats.storeHits.Load(),
 		Refreshes:       c.stats.refreshes.Load(),
+		RefreshesOK:     c.stats.refreshesOK.Load(),
 		RefreshFailures: c.stats.refreshFailures.Load(),
 	}
 }

@@ -187,6 +187,7 @@ func (c *Cache) refresh(ctx context.Context, key string, e *entry) {
 			return
 		}
 	}
+	c.stats.refreshesOK.Add(1)
 	// e keeps its refreshing bit: it has been replaced (or removed, or
 	// superseded), and a Lookup that loaded it just before must not start a
 	// second refresh whose result replace would throw away.
