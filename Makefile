@@ -37,13 +37,15 @@ cross:
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 
-## modgraph: the library's module requires no test-only peer (MSAL Go, azidentity) and no package of its
-## tests imports one.
+## modgraph: the library's module requires no test-only peer (MSAL Go, azidentity), no package of its tests
+## imports one, and no library package imports a test-only dependency (the OpenTelemetry SDK, chromedp).
 modgraph:
 	@bad=$$($(GO) mod graph | awk '$$1 == "github.com/appcred/appcred" {print $$2}' | grep -E 'microsoft-authentication-library-for-go|sdk/azidentity' || true); \
 	if [ -n "$$bad" ]; then echo "go.mod requires test-only peers: $$bad"; exit 1; fi
 	@bad=$$($(GO) list -deps -test ./... | grep -E 'microsoft-authentication-library-for-go|sdk/azidentity' || true); \
 	if [ -n "$$bad" ]; then echo "packages of the root module import test-only peers: $$bad"; exit 1; fi
+	@bad=$$($(GO) list -deps ./... | grep -E 'go.opentelemetry.io/otel/sdk|chromedp' || true); \
+	if [ -n "$$bad" ]; then echo "library code imports test-only packages: $$bad"; exit 1; fi
 
 ## test: everything — formatting, vet, the Windows and macOS builds, the module graph, and all tests under the race
 ## detector (interop and bench included).
