@@ -95,20 +95,8 @@ Existing files are never overwritten unless --force is given.`,
 			if err := checkOutput(output, outText, outJSON); err != nil {
 				return err
 			}
-			if strings.TrimSpace(subject) == "" {
-				return errors.New(`no subject: set --subject (e.g. --subject "CN=orders-daemon")`)
-			}
-			if _, err := proof.ParseSubject(subject); err != nil {
-				return fmt.Errorf("--subject: %w", err)
-			}
-			if out == "" {
-				return errors.New("no output directory: set --out DIR")
-			}
-			if days <= 0 || days > 100*365 {
-				return fmt.Errorf("--days %d: must be between 1 and 36500", days)
-			}
-			if keySize < 2048 || keySize > 8192 {
-				return fmt.Errorf("--key-size %d: must be between 2048 (Entra's minimum) and 8192", keySize)
+			if err := checkCertNewFlags(subject, out, days, keySize); err != nil {
+				return err
 			}
 			password, generated := "", false
 			if pwEnv != "" {
@@ -158,6 +146,27 @@ Existing files are never overwritten unless --force is given.`,
 	f.BoolVar(&legacyPFX, "legacy-pfx", false, "write cert.pfx as legacy PKCS#12 (3DES, SHA-1 MAC), e.g. for azidentity.ParseCertificates")
 	outputFlag(cmd, &output, outText, outText, outJSON)
 	return cmd
+}
+
+// checkCertNewFlags refuses a missing or bad subject, a missing output
+// directory, and validity or key sizes out of range.
+func checkCertNewFlags(subject, out string, days, keySize int) error {
+	if strings.TrimSpace(subject) == "" {
+		return errors.New(`no subject: set --subject (e.g. --subject "CN=orders-daemon")`)
+	}
+	if _, err := proof.ParseSubject(subject); err != nil {
+		return fmt.Errorf("--subject: %w", err)
+	}
+	if out == "" {
+		return errors.New("no output directory: set --out DIR")
+	}
+	if days <= 0 || days > 100*365 {
+		return fmt.Errorf("--days %d: must be between 1 and 36500", days)
+	}
+	if keySize < 2048 || keySize > 8192 {
+		return fmt.Errorf("--key-size %d: must be between 2048 (Entra's minimum) and 8192", keySize)
+	}
+	return nil
 }
 
 // newPassword makes a random PFX password (128 bits, URL-safe characters).
