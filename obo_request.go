@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -75,39 +74,11 @@ func (c *Client) requestOBOLocked(ctx context.Context, ss *oboSession, tenant st
 func (c *Client) postOBO(ctx context.Context, ss *oboSession, tenant string, scopes []string, claims string, grant url.Values) (_ *cache.Token, err error) {
 	ctx, rec := c.tel.start(ctx, cmp.Or(tenant, c.info.Tenant), grant.Get("grant_type"))
 	defer func() { rec.end(ctx, err) }() // records the error's kind and AADSTS code, never its text
-	info := c.info
-	if tenant != "" {
-		info.Tenant = strings.ToLower(tenant)
+	fields := url.Values{"client_info": {"1"}}
+	for k, v := range grant {
+		fields[k] = v
 	}
-	ep, err := c.resolver.Resolve(ctx, info)
-	if err != nil {
-		return nil, err
-	}
-	if claims, err = mergeCapabilities(claims, c.cfg.capabilities); err != nil {
-		return nil, err
-	}
-	param, value := "scope", strings.Join(append(append([]string(nil), scopes...), oboScopes...), " ")
-	if c.cfg.v1 {
-		if value, err = resourceOf(scopes); err != nil {
-			return nil, err
-		}
-		param = "resource"
-	}
-	endpoint := c.tokenEndpoint(ep)
-	build := func(ctx context.Context) (url.Values, http.Header, error) {
-		rec.attempt()
-		form := url.Values{"client_id": {c.clientID}, param: {value}, "client_info": {"1"}}
-		for k, v := range grant {
-			form[k] = v
-		}
-		if claims != "" {
-			form.Set("claims", claims)
-		}
-		hdr, err := c.addProof(ctx, info, ep, endpoint, form)
-		return form, hdr, err
-	}
-	now := c.now()
-	resp, err := c.wire.PostFormFunc(ctx, endpoint, build)
+	resp, now, err := c.postGrant(ctx, tenant, scopes, oboScopes, claims, fields, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +88,7 @@ func (c *Client) postOBO(ctx context.Context, ss *oboSession, tenant string, sco
 	if a := accountOf(resp); a != nil {
 		ss.account.Store(a)
 	}
-	exp := resp.ExpiresAt(now)
-	t := &cache.Token{AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresOn: exp,
-		RefreshOn: cache.ComputeRefreshOn(now, exp, resp.RefreshIn())}
-	if t.TokenType == "" {
-		t.TokenType = "Bearer"
-	}
-	return t, nil
+	return tokenOf(resp, now), nil
 }
 
 // isOAuthError reports whether err is the authority's answer with OAuth

@@ -1,6 +1,7 @@
 package appcred
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
+	"github.com/appcred/appcred/internal/wire"
 	"github.com/appcred/appcred/proof"
 )
 
@@ -36,11 +38,26 @@ func (c *Client) requestToken(ctx context.Context, tenant string, scopes []strin
 // client-credentials request.
 // rec (nil when telemetry is off) counts the attempts.
 func (c *Client) postTokenRequest(ctx context.Context, tenant string, scopes []string, claims string, rec *requestSpan) (*cache.Token, error) {
-	param, value := "scope", strings.Join(scopes, " ")
+	resp, now, err := c.postGrant(ctx, tenant, scopes, nil, claims, url.Values{"grant_type": {"client_credentials"}}, rec)
+	if err != nil {
+		return nil, err
+	}
+	t := tokenOf(resp, now)
+	c.log.Debug("appcred: token acquired from authority", "tenant", cmp.Or(tenant, c.info.Tenant), "token", t)
+	return t, nil
+}
+
+// postGrant posts one token request of any grant: fields (the grant's own
+// form values) plus the client id, the scopes and extraScopes (or, with
+// WithV1Resource, the resource of scopes), the claims merged with the
+// client's capabilities, and the proof. It resolves the endpoints first and
+// returns the response with the time the request started.
+func (c *Client) postGrant(ctx context.Context, tenant string, scopes, extraScopes []string, claims string, fields url.Values, rec *requestSpan) (*wire.TokenResponse, time.Time, error) {
+	param, value := "scope", strings.Join(append(append([]string(nil), scopes...), extraScopes...), " ")
 	if c.cfg.v1 {
 		res, err := resourceOf(scopes)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		param, value = "resource", res
 	}
@@ -50,21 +67,19 @@ func (c *Client) postTokenRequest(ctx context.Context, tenant string, scopes []s
 	}
 	ep, err := c.resolver.Resolve(ctx, info)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	claims, err = mergeCapabilities(claims, c.cfg.capabilities)
-	if err != nil {
-		return nil, err
+	if claims, err = mergeCapabilities(claims, c.cfg.capabilities); err != nil {
+		return nil, time.Time{}, err
 	}
 	endpoint := c.tokenEndpoint(ep)
 	// The form and proof are built for each attempt: a retry must not replay
 	// a client assertion's jti, which authorities accept once.
 	build := func(ctx context.Context) (url.Values, http.Header, error) {
 		rec.attempt()
-		form := url.Values{
-			"grant_type": {"client_credentials"},
-			"client_id":  {c.clientID},
-			param:        {value},
+		form := url.Values{"client_id": {c.clientID}, param: {value}}
+		for k, v := range fields {
+			form[k] = v
 		}
 		if claims != "" {
 			form.Set("claims", claims)
@@ -74,21 +89,18 @@ func (c *Client) postTokenRequest(ctx context.Context, tenant string, scopes []s
 	}
 	now := c.now()
 	resp, err := c.wire.PostFormFunc(ctx, endpoint, build)
-	if err != nil {
-		return nil, err
-	}
+	return resp, now, err
+}
+
+// tokenOf is the cache's token for a response received at now.
+func tokenOf(resp *wire.TokenResponse, now time.Time) *cache.Token {
 	exp := resp.ExpiresAt(now)
-	t := &cache.Token{
-		AccessToken: resp.AccessToken,
-		TokenType:   resp.TokenType,
-		ExpiresOn:   exp,
-		RefreshOn:   cache.ComputeRefreshOn(now, exp, resp.RefreshIn()),
-	}
+	t := &cache.Token{AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresOn: exp,
+		RefreshOn: cache.ComputeRefreshOn(now, exp, resp.RefreshIn())}
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
-	c.log.Debug("appcred: token acquired from authority", "endpoint", endpoint, "token", t)
-	return t, nil
+	return t
 }
 
 // addProof adds the client's proof to form (or returns a Basic header).
