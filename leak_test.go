@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,7 +79,7 @@ func (r *leakRun) leaks(sinks []leakSink) []string {
 	var found []string
 	for _, s := range sinks {
 		text := strings.ToLower(s.text())
-		for v, label := range r.secrets {
+		for v, label := range r.guarded() {
 			for _, p := range leakProbes(v) {
 				if strings.Contains(text, strings.ToLower(p)) {
 					found = append(found, s.name+": "+label)
@@ -224,7 +225,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			len(clientLog.String()), len(run.errs), len(run.bodies))
 	}
 	seen := map[string]bool{}
-	for _, label := range run.secrets {
+	for _, label := range run.guarded() {
 		seen[label] = true
 	}
 	for _, label := range []string{"access token", "refresh token", "client assertion", "user password"} {
@@ -236,7 +237,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Errorf("leak: %s", l)
 	}
 	// Token responses carry the tokens they issue, but never a credential.
-	for v, label := range run.secrets {
+	for v, label := range run.guarded() {
 		if !strings.Contains(label, "token") {
 			if found := (&leakRun{secrets: map[string]string{v: label}}).leaks([]leakSink{
 				{"token responses", func() string { return run.bodiesWhere(true) }}}); len(found) > 0 {
@@ -249,6 +250,13 @@ func TestNoSecretLeaks(t *testing.T) {
 	if len(run.leaks([]leakSink{planted})) == 0 {
 		t.Fatal("the scanner misses a 14-character upper-cased piece of the client secret")
 	}
+}
+
+// guarded is a copy of the guarded values (a background refresh may add one).
+func (r *leakRun) guarded() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.secrets)
 }
 
 // bodiesWhere joins the recorded response bodies that are (ok) or are not
