@@ -70,3 +70,19 @@ bench-chart:
 	@echo "machine: $$($(GO) env GOOS)/$$($(GO) env GOARCH), $$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
 	cd bench && $(GO) test $(BENCH_CHART_FLAGS) . | tee ../docs/bench-chart.txt
 	cd bench && $(GO) run ./chart -in ../docs/bench-chart.txt -out ../docs -command 'make bench-chart'
+
+## fuzz: run every fuzz target (any `func FuzzX` in a _test.go file of this module or the nested ones) for FUZZTIME
+## each, one after another, stopping at the first failure (`make test` already runs every target's seed corpus).
+## FUZZMINIMIZE bounds the minimisation of each new interesting input (Go's default, 60 s, stalls the targets whose
+## seeds are whole files, such as FuzzDirectoryFile).
+FUZZTIME ?= 10m
+FUZZMINIMIZE ?= 5s
+fuzz:
+	@for m in . $(PEERS); do \
+	  (cd $$m && for d in $$($(GO) list -f '{{.Dir}}' ./...); do \
+	    for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$d/*_test.go 2>/dev/null | cut -c6-); do \
+	      echo "== $$t ($$d) for $(FUZZTIME)"; \
+	      $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$d || exit 1; \
+	    done; \
+	  done) || exit 1; \
+	done

@@ -75,7 +75,10 @@ const (
 // changed afterwards, and fills in apps' derived object ids.
 func NewIndex(tenants []*Tenant) (*Index, error) {
 	ix := &Index{tenants: map[string]*TenantIndex{}}
-	for _, t := range tenants {
+	for i, t := range tenants {
+		if t == nil || slices.Contains(t.Apps, nil) || slices.Contains(t.Users, nil) {
+			return nil, fmt.Errorf("tenant entry %d: a tenant, app or user entry is null", i+1)
+		}
 		if _, err := uuid.Parse(t.ID); err != nil {
 			return nil, fmt.Errorf("tenant %q: id must be a GUID", t.ID)
 		}

@@ -127,6 +127,9 @@ func parseSigningKey(data []byte, created time.Time) (*SigningKey, error) {
 	if key == nil || cert == nil {
 		return nil, errors.New("signing key file needs a PRIVATE KEY and a CERTIFICATE block")
 	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("signing key file's CERTIFICATE is not for its PRIVATE KEY")
+	}
 	if key.N.BitLen() < keyBits {
 		return nil, fmt.Errorf("signing key has %d bits, want at least %d", key.N.BitLen(), keyBits)
 	}

@@ -181,7 +181,7 @@ func serverCertFits(cert, ca *x509.Certificate, names []string) bool {
 }
 
 // readPair reads a PEM certificate (the first CERTIFICATE block) and a PEM
-// PKCS#8 private key (the first block).
+// PKCS#8 private key (the first block), which must be the certificate's key.
 func readPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
 	certPEM, err := fsutil.ReadPrivateFile(certPath)
 	if err != nil {
@@ -210,6 +210,9 @@ func readPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error
 	signer, ok := k.(crypto.Signer)
 	if !ok {
 		return nil, nil, fmt.Errorf("%s: unsupported key type %T", keyPath, k)
+	}
+	if pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(certs[0].PublicKey) {
+		return nil, nil, fmt.Errorf("%s is not the key of the certificate in %s", keyPath, certPath)
 	}
 	return certs[0], signer, nil
 }
