@@ -271,9 +271,10 @@ func TestRejectsUnusableTokens(t *testing.T) {
 	if c.Len() != 0 {
 		t.Fatalf("cached a bad token: Len %d", c.Len())
 	}
-	// A token that is already within the skew is returned but not cached.
+	// A token that is already unusable (expired on arrival) is returned but
+	// not cached. (A 1 s token is cached now: see TestShortLivedTokensCached.)
 	short := func(context.Context) (*Token, error) {
-		return &Token{AccessToken: "x", ExpiresOn: time.Now().Add(time.Second)}, nil
+		return &Token{AccessToken: "x", ExpiresOn: time.Now().Add(-time.Millisecond)}, nil
 	}
 	if tok, err := c.Fetch(ctx, "short", short); err != nil || tok.AccessToken != "x" || c.Len() != 0 {
 		t.Fatalf("short-lived: %v, %v, Len %d", tok, err, c.Len())
@@ -462,5 +463,39 @@ func TestInterningIsBounded(t *testing.T) {
 	}
 	if n := c.RemovePrefix(ctx, ClientPrefix("c")); n != tenants-1 || c.Len() != 0 {
 		t.Fatalf("RemovePrefix(client) removed %d, Len %d", n, c.Len())
+	}
+}
+
+// Tokens with a lifetime at or under ExpirySkew were never cached (6,019
+// requests in 6 s for expires_in=1): they are cached for half their life,
+// never past it, and refreshed ahead, not fetched on every call.
+func TestShortLivedTokensCached(t *testing.T) {
+	for _, life := range []time.Duration{time.Second, 10 * time.Second, 30 * time.Second} {
+		clk := newClock()
+		c := New(Options{Now: clk.Now})
+		f := &counter{next: func(context.Context, int) (*Token, error) {
+			return &Token{AccessToken: "t", ExpiresOn: clk.Now().Add(life)}, nil
+		}}
+		k := key("short")
+		for range 100 {
+			if _, err := c.Fetch(context.Background(), string(k), f.fetch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.calls(); n != 1 {
+			t.Errorf("%v token: %d fetches for 100 calls, want 1", life, n)
+		}
+		tok, ok := c.Lookup(k)
+		if !ok {
+			t.Fatalf("%v token: not cached", life)
+		}
+		if tok.RefreshOn.After(clk.Now().Add(life / 2)) {
+			t.Errorf("%v token: RefreshOn %v after its usable life", life, tok.RefreshOn.Sub(clk.Now()))
+		}
+		clk.Advance(life / 2)
+		if _, ok := c.Lookup(k); ok {
+			t.Errorf("%v token: served past half its life", life)
+		}
+		c.Close()
 	}
 }

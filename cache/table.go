@@ -59,7 +59,7 @@ func (c *Cache) write(s *shard, now time.Time, f func(m map[string]*entry)) {
 	}
 	if ns := now.UnixNano(); ns-s.lastSweep >= int64(sweepEvery) {
 		s.lastSweep = ns
-		maps.DeleteFunc(m, func(_ string, e *entry) bool { return !c.usable(&e.tok, now) })
+		maps.DeleteFunc(m, func(_ string, e *entry) bool { return ns >= e.until })
 	}
 	f(m)
 	s.m.Store(&m)
