@@ -161,7 +161,8 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 			Region:                   cfg.region,
 			Logger:                   cfg.logger,
 		}),
-		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
+		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now,
+			MaxEntries: cfg.maxEntries}),
 	}
 	if p.secret != nil {
 		c.secrets.Add(string(*p.secret))

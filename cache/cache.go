@@ -61,6 +61,7 @@ const (
 	DefaultFetchTimeout = 30 * time.Second
 	DefaultRetryBase    = time.Second
 	DefaultRetryMax     = time.Minute
+	DefaultMaxEntries   = 100_000
 )
 
 // Options configure a Cache. The zero value is ready to use.
@@ -85,6 +86,11 @@ type Options struct {
 	// refreshes: RetryBase·2ⁿ capped at RetryMax, jittered down by up to half.
 	// Zero means DefaultRetryBase / DefaultRetryMax.
 	RetryBase, RetryMax time.Duration
+	// MaxEntries bounds how many tokens are held in memory: past it, an
+	// insert drops the expired entries, then those expiring soonest, down to
+	// nine tenths of it (a Store keeps its copies). Zero means
+	// DefaultMaxEntries (about 25 MiB of tokens); negative means no bound.
+	MaxEntries int
 }
 
 // Cache is a concurrent token cache. Create one with New and Close it when done.
@@ -103,6 +109,8 @@ type Cache struct {
 
 	flights *flight.Group[*Token] // shared fetches and background refreshes
 	stats   counters
+	size    atomic.Int64 // entries held, across shards
+	trimMu  sync.Mutex   // one trim at a time
 }
 
 // entry is one cached token. tok never changes after the entry is published;
@@ -148,6 +156,9 @@ func New(o Options) *Cache {
 	}
 	if c.opt.RetryMax <= 0 {
 		c.opt.RetryMax = DefaultRetryMax
+	}
+	if c.opt.MaxEntries == 0 {
+		c.opt.MaxEntries = DefaultMaxEntries
 	}
 	c.prefixes.Store(&prefixes{ids: map[string]uint32{"": 0}, names: []string{""}})
 	c.flights = flight.New[*Token](c.opt.FetchTimeout, ErrClosed)
@@ -241,9 +252,13 @@ func (c *Cache) insert(ck string, t Token, until int64, fetch FetchFunc) *entry 
 		e.tok.TokenType = "Bearer" // share the constant instead of a decoded copy
 	}
 	s := c.shardOf([]byte(ck))
+	now := c.now()
 	s.mu.Lock()
-	c.write(s, c.now(), func(m map[string]*entry) { m[ck] = e })
+	c.write(s, now, func(m map[string]*entry) { m[ck] = e })
 	s.mu.Unlock()
+	if c.opt.MaxEntries > 0 && c.size.Load() > int64(c.opt.MaxEntries) {
+		c.trim(now, e)
+	}
 	return e
 }
 
@@ -364,10 +379,11 @@ type Stats struct {
 	StoreHits       uint64 // misses answered by the Store
 	Refreshes       uint64 // background refreshes started
 	RefreshFailures uint64 // background refreshes that failed
+	Evictions       uint64 // live entries dropped to stay within MaxEntries
 }
 
 type counters struct {
-	hits, misses, fetches, storeHits, refreshes, refreshFailures atomic.Uint64
+	hits, misses, fetches, storeHits, refreshes, refreshFailures, evictions atomic.Uint64
 }
 
 // Stats returns the counters so far.
@@ -379,5 +395,6 @@ func (c *Cache) Stats() Stats {
 		StoreHits:       c.stats.storeHits.Load(),
 		Refreshes:       c.stats.refreshes.Load(),
 		RefreshFailures: c.stats.refreshFailures.Load(),
+		Evictions:       c.stats.evictions.Load(),
 	}
 }

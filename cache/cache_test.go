@@ -499,3 +499,59 @@ func TestShortLivedTokensCached(t *testing.T) {
 		c.Close()
 	}
 }
+
+// The cache had no size bound (20,000 scopes = 34 MiB, nothing evicted):
+// past MaxEntries an insert drops expired entries, then those expiring
+// soonest, and the newest token is still served.
+func TestMaxEntriesBoundsTheCache(t *testing.T) {
+	clk := newClock()
+	const max = 100
+	c := New(Options{Now: clk.Now, MaxEntries: max})
+	defer c.Close()
+	ctx := context.Background()
+	// Ten entries that expire first: they must go before any live one.
+	for i := range 10 {
+		c.Put(ctx, string(key(fmt.Sprintf("old%d", i))), tokenAt("t", clk.Now(), 2*time.Minute, time.Minute), nil)
+	}
+	clk.Advance(5 * time.Minute)
+	for i := range 1000 {
+		life := time.Hour + time.Duration(i%200)*time.Minute // some expire sooner than others
+		k := key(fmt.Sprintf("k%d", i))
+		if _, err := c.Put(ctx, string(k), tokenAt("t", clk.Now(), life, life/2), nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Lookup(k); !ok {
+			t.Fatalf("the token just put (%d) is not served", i)
+		}
+		if n := c.Len(); n > max {
+			t.Fatalf("Len = %d after %d puts, bound %d", n, i+1, max)
+		}
+	}
+	// The expired ones went first; what is left is the longest-lived, but
+	// for the tokens put since the last trim (fewer than a tenth of max).
+	for i := range 10 {
+		if _, ok := c.Lookup(key(fmt.Sprintf("old%d", i))); ok {
+			t.Errorf("expired entry old%d kept", i)
+		}
+	}
+	short := 0
+	for i := range 1000 {
+		if tok, ok := c.Lookup(key(fmt.Sprintf("k%d", i))); ok && tok.ExpiresOn.Sub(clk.Now()) < time.Hour+150*time.Minute {
+			short++
+		}
+	}
+	if short > max/10 {
+		t.Errorf("%d of the kept tokens expire sooner than longer-lived ones that were dropped", short)
+	}
+	if st := c.Stats(); st.Evictions == 0 {
+		t.Error("no evictions counted")
+	}
+	unbounded := New(Options{Now: clk.Now, MaxEntries: -1})
+	defer unbounded.Close()
+	for i := range 300 {
+		unbounded.Put(ctx, string(key(fmt.Sprintf("u%d", i))), tokenAt("t", clk.Now(), time.Hour, time.Minute), nil)
+	}
+	if n := unbounded.Len(); n != 300 {
+		t.Errorf("MaxEntries -1: Len = %d, want 300", n)
+	}
+}
