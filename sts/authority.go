@@ -58,6 +58,9 @@ type Options struct {
 	// Microsoft identity and Resource Manager hosts, and the authority answers
 	// as the identity hosts.
 	Intercept string
+	// Chaos injects faults into the token endpoints of the servers Start
+	// and Serve run (see Chaos and ParseChaos); the zero value injects none.
+	Chaos Chaos
 }
 
 // DefaultTokenLifetime is the default access token lifetime, as Entra's expires_in.
@@ -94,6 +97,7 @@ type Authority struct {
 	inflight  atomic.Int64 // requests being served, for Close
 	lastCheck atomic.Int64
 	reloadMu  sync.Mutex
+	chaos     atomic.Pointer[Chaos] // nil: no faults injected
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -120,6 +124,7 @@ func Open(opts Options) (*Authority, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	a.SetChaos(opts.Chaos)
 	if a.lifetime <= 0 {
 		a.lifetime = DefaultTokenLifetime
 	}
@@ -232,7 +237,7 @@ func (a *Authority) Serve(ln net.Listener) error {
 	return a.serve(a.newServer(), ln)
 }
 
-func (a *Authority) newServer() *http.Server { return a.newServerFor(a.Handler()) }
+func (a *Authority) newServer() *http.Server { return a.newServerFor(a.withChaos(a.Handler())) }
 
 // newServerFor is an HTTPS server for h with the authority's TLS
 // configuration and limits.
