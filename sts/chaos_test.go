@@ -15,8 +15,8 @@ func TestParseChaos(t *testing.T) {
 		"":  {},
 		" ": {},
 		"429=0.1,503=0.05,reset=0.01,latency=200ms": {TooMany: 0.1, Unavailable: 0.05, Reset: 0.01, Latency: 200 * time.Millisecond},
-		"503=1":                                     {Unavailable: 1},
-		" 429 = 0.5 , Retry-After=3s":               {TooMany: 0.5, RetryAfter: 3 * time.Second},
+		"503=1":                       {Unavailable: 1},
+		" 429 = 0.5 , Retry-After=3s": {TooMany: 0.5, RetryAfter: 3 * time.Second},
 	}
 	for spec, want := range good {
 		got, err := sts.ParseChaos(spec)
