@@ -126,6 +126,14 @@ func (a *Authority) SetChaos(c Chaos) {
 	a.chaos.Store(&c)
 }
 
+// Chaos returns the faults injected now (the zero Chaos: none).
+func (a *Authority) Chaos() Chaos {
+	if c := a.chaos.Load(); c != nil {
+		return *c
+	}
+	return Chaos{}
+}
+
 // isTokenRequest reports whether r is for a token endpoint.
 func isTokenRequest(r *http.Request) bool {
 	return r.Method == http.MethodPost &&

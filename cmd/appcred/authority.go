@@ -77,6 +77,7 @@ func newServeCmd() *cobra.Command {
 		asJSON   bool
 		lifetime time.Duration
 		refresh  time.Duration
+		chaos    string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -101,12 +102,21 @@ or management.core.windows.net reaches a minimal Resource Manager (GET /subscrip
 Every other destination is refused with 403 and logged: nothing leaves the machine. The certificate then covers
 those hosts (a new CA on first use). serve prints the export lines to paste (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE /
 REQUESTS_CA_BUNDLE naming STATE/ca-bundle.pem = system roots + local CA, NODE_EXTRA_CA_CERTS). A new state seeded
-with --intercept also registers Resource Manager and grants it to the development client.`,
+with --intercept also registers Resource Manager and grants it to the development client.
+
+With --chaos it injects faults into the token endpoints (discovery and keys are left alone), to test how an app
+copes with a failing authority: each token request first waits "latency", then is answered HTTP 429 with
+Retry-After (probability "429"), HTTP 503 (probability "503") or has its connection dropped (probability "reset").
+For example --chaos "429=0.1,503=0.05,reset=0.01,latency=200ms"; "retry-after=5s" sets the 429s' Retry-After
+(whole seconds, default 1s). The probabilities add up to at most 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
 			if err != nil {
 				return err
+			}
+			if opts.Chaos, err = sts.ParseChaos(chaos); err != nil {
+				return fmt.Errorf("--chaos: %w", err)
 			}
 			opts.StateDir, opts.TokenLifetime, opts.RefreshIn = dir, lifetime, refresh
 			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -135,6 +145,7 @@ with --intercept also registers Resource Manager and grants it to the developmen
 	f.DurationVar(&refresh, "refresh-in", 0, "send refresh_in with this value (0: omit)")
 	f.StringVar(&opts.Intercept, "intercept", "", "also run the intercept proxy on this loopback address (127.0.0.1:PORT) for unmodified apps")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
+	f.StringVar(&chaos, "chaos", "", `inject faults into token requests, e.g. "429=0.1,503=0.05,reset=0.01,latency=200ms"`)
 	return cmd
 }
 
@@ -161,6 +172,9 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 			shellQuote(ca), shellQuote(ca))
 	}
 	fmt.Fprintf(w, "state: %s\n", a.Dir())
+	if c := a.Chaos(); c != (sts.Chaos{}) {
+		fmt.Fprintf(w, "chaos: token requests get %s\n", c)
+	}
 	if s := a.Seed(); s != nil {
 		fmt.Fprintf(w, "seeded a development tenant:\n")
 		fmt.Fprintf(w, "  authority:     %s\n", a.TenantURL(s.TenantID))
