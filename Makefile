@@ -68,3 +68,10 @@ bench-chart:
 	@echo "machine: $$($(GO) env GOOS)/$$($(GO) env GOARCH), $$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
 	cd bench && $(GO) test $(BENCH_CHART_FLAGS) . | tee ../docs/bench-chart.txt
 	cd bench && $(GO) run ./chart -in ../docs/bench-chart.txt -out ../docs -command 'make bench-chart'
+
+## load: drive the local authority on loopback for LOAD_SECONDS (60) with bounded load (cmd/appcred-load) and report
+## tokens/s, p50/p99 latency and peak RSS; fails on any failed request or on RSS growing without bound.
+LOAD_SECONDS ?= 60
+.PHONY: load
+load:
+	$(GO) run ./cmd/appcred-load -seconds $(LOAD_SECONDS)
