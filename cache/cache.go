@@ -14,7 +14,9 @@
 //	}
 //	return c.Fetch(ctx, string(key), fetch)
 //
-// A token is usable while now < ExpiresOn − ExpirySkew (30 s by default).
+// A token is usable while now < ExpiresOn − ExpirySkew (30 s by default);
+// for a token fetched with less than twice ExpirySkew to live, the skew is
+// half its lifetime instead, so short-lived tokens are cached too.
 // Its RefreshOn ([ComputeRefreshOn] when the FetchFunc leaves it zero) is
 // moved earlier when needed to fall at least a minute (or half the remaining
 // usable life) before that moment, so refresh ahead can happen.
@@ -24,7 +26,9 @@
 // exponential backoff by a later Lookup, while the old token is served until it
 // is no longer usable. Nothing runs for tokens nobody asks for: expired entries
 // are evicted when looked up, and each shard drops its expired entries at
-// most once a minute when it is written to.
+// most once a minute when it is written to. The table holds at most
+// Options.MaxEntries tokens (100,000 by default): an insert past that drops
+// the expired entries, then those expiring soonest, down to nine tenths of it.
 //
 // Costs: a hit is one or two hash-map reads (the key's client|host|tenant
 // prefix unless it is one of the first four, then the key) and an atomic
