@@ -86,3 +86,10 @@ fuzz:
 	    done; \
 	  done) || exit 1; \
 	done
+
+## load: drive the local authority on loopback for LOAD_SECONDS (60) with bounded load (cmd/appcred-load) and report
+## tokens/s, p50/p99 latency and peak RSS; fails on any failed request or on RSS growing without bound.
+LOAD_SECONDS ?= 60
+.PHONY: load
+load:
+	$(GO) run ./cmd/appcred-load -seconds $(LOAD_SECONDS)

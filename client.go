@@ -162,7 +162,8 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 			Region:                   cfg.region,
 			Logger:                   cfg.logger,
 		}),
-		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now}),
+		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now,
+			MaxEntries: cfg.maxEntries}),
 	}
 	if p.secret != nil {
 		c.secrets.Add(string(*p.secret))
@@ -174,8 +175,9 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	return c, nil
 }
 
-// keyPrefix is the cache-key prefix of a client: scopes are case-insensitive
-// at Entra and AD FS, case-sensitive (RFC 6749 §3.3) at a generic issuer,
+// keyPrefix is the cache-key prefix of a client: client ids and scopes are
+// case-insensitive at Entra and AD FS, case-sensitive (RFC 6749 §3.3) at a
+// generic issuer,
 // whose whole issuer URL stands in for the tenant (two issuers may share a host).
 func keyPrefix(clientID string, info authority.Info) cache.Prefix {
 	if info.Kind == authority.Generic {
@@ -385,7 +387,7 @@ func (c *Client) checkTenant(tenant string) error {
 // loses the client's tokens that only it holds (written by another process
 // or an earlier run); an error says which deletions failed.
 func (c *Client) RemoveTokensForClient(ctx context.Context) error {
-	c.cache.RemovePrefix(ctx, cache.ClientPrefix(c.clientID))
+	c.cache.RemovePrefix(ctx, c.prefix.Client())
 	if _, ok := c.cfg.store.(cache.Lister); !ok {
 		return nil
 	}

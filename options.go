@@ -36,6 +36,7 @@ type config struct {
 	insecureLoopback bool
 	generic          bool
 	store            cache.Store
+	maxEntries       int // WithCacheMaxEntries
 	maxRetries       int
 	capabilities     []string
 	now              func() time.Time
@@ -200,6 +201,20 @@ func checkAuthMethod(m AuthMethod, p Proof) error {
 // share them. The in-memory cache stays in front of it.
 func WithCacheStore(s cache.Store) Option {
 	return func(c *config) error { c.store = s; return nil }
+}
+
+// WithCacheMaxEntries bounds how many tokens the in-memory cache holds
+// (cache.DefaultMaxEntries, 100,000, by default); past it, expired tokens
+// and then those expiring soonest are dropped from memory (a cache store
+// keeps them). n < 0 means no bound.
+func WithCacheMaxEntries(n int) Option {
+	return func(c *config) error {
+		if n == 0 {
+			return errors.New("WithCacheMaxEntries(0): the cache needs room for at least one token (use a negative bound for none)")
+		}
+		c.maxEntries = n
+		return nil
+	}
 }
 
 // WithMaxRetries sets how many times a request is retried after a 429, a

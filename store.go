@@ -23,14 +23,14 @@ func PurgeStore(ctx context.Context, s cache.Store, clientID string) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("list the cache store: %w", err)
 	}
-	prefix := ""
-	if clientID != "" {
-		prefix = cache.ClientPrefix(clientID)
+	prefix, exact := "", ""
+	if clientID != "" { // keys of Entra/AD FS (case-folded) and generic issuers (exact)
+		prefix, exact = cache.ClientPrefix(clientID), cache.ExactClientPrefix(clientID)
 	}
 	n := 0
 	var errs []error
 	for _, k := range keys {
-		if !strings.HasPrefix(k, prefix) {
+		if !strings.HasPrefix(k, prefix) && (exact == "" || !strings.HasPrefix(k, exact)) {
 			continue
 		}
 		if err := s.Delete(ctx, k); err != nil {

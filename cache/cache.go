@@ -14,7 +14,9 @@
 //	}
 //	return c.Fetch(ctx, string(key), fetch)
 //
-// A token is usable while now < ExpiresOn − ExpirySkew (30 s by default).
+// A token is usable while now < ExpiresOn − ExpirySkew (30 s by default);
+// for a token fetched with less than twice ExpirySkew to live, the skew is
+// half its lifetime instead, so short-lived tokens are cached too.
 // Its RefreshOn ([ComputeRefreshOn] when the FetchFunc leaves it zero) is
 // moved earlier when needed to fall at least a minute (or half the remaining
 // usable life) before that moment, so refresh ahead can happen.
@@ -24,7 +26,9 @@
 // exponential backoff by a later Lookup, while the old token is served until it
 // is no longer usable. Nothing runs for tokens nobody asks for: expired entries
 // are evicted when looked up, and each shard drops its expired entries at
-// most once a minute when it is written to.
+// most once a minute when it is written to. The table holds at most
+// Options.MaxEntries tokens (100,000 by default): an insert past that drops
+// the expired entries, then those expiring soonest, down to nine tenths of it.
 //
 // Costs: a hit is one or two hash-map reads (the key's client|host|tenant
 // prefix unless it is one of the first four, then the key) and an atomic
@@ -61,6 +65,7 @@ const (
 	DefaultFetchTimeout = 30 * time.Second
 	DefaultRetryBase    = time.Second
 	DefaultRetryMax     = time.Minute
+	DefaultMaxEntries   = 100_000
 )
 
 // Options configure a Cache. The zero value is ready to use.
@@ -74,7 +79,9 @@ type Options struct {
 	// FetchFunc, and receives every fetched or refreshed token.
 	Store Store
 	// ExpirySkew: a token is served while now < ExpiresOn-ExpirySkew.
-	// Zero means DefaultExpirySkew; negative means no skew.
+	// Zero means DefaultExpirySkew; negative means no skew. The skew of a
+	// token fetched with less than 2·ExpirySkew to live is half its lifetime
+	// instead, so short-lived tokens are cached too.
 	ExpirySkew time.Duration
 	// FetchTimeout bounds one shared fetch or background refresh.
 	// Zero means DefaultFetchTimeout.
@@ -83,6 +90,11 @@ type Options struct {
 	// refreshes: RetryBase·2ⁿ capped at RetryMax, jittered down by up to half.
 	// Zero means DefaultRetryBase / DefaultRetryMax.
 	RetryBase, RetryMax time.Duration
+	// MaxEntries bounds how many tokens are held in memory: past it, an
+	// insert drops the expired entries, then those expiring soonest, down to
+	// nine tenths of it (a Store keeps its copies). Zero means
+	// DefaultMaxEntries (about 25 MiB of tokens); negative means no bound.
+	MaxEntries int
 }
 
 // Cache is a concurrent token cache. Create one with New and Close it when done.
@@ -101,12 +113,15 @@ type Cache struct {
 
 	flights *flight.Group[*Token] // shared fetches and background refreshes
 	stats   counters
+	size    atomic.Int64 // entries held, across shards
+	trimMu  sync.Mutex   // one trim at a time
 }
 
 // entry is one cached token. tok never changes after the entry is published;
 // a refresh publishes a new entry.
 type entry struct {
 	tok      Token
+	until    int64        // unix ns: served while now < until (ExpiresOn − the token's skew)
 	fetch    FetchFunc    // produced tok; used to refresh it (may be nil)
 	retryAt  atomic.Int64 // unix ns before which no refresh may start (backoff)
 	state    atomic.Uint32
@@ -146,14 +161,38 @@ func New(o Options) *Cache {
 	if c.opt.RetryMax <= 0 {
 		c.opt.RetryMax = DefaultRetryMax
 	}
+	if c.opt.MaxEntries == 0 {
+		c.opt.MaxEntries = DefaultMaxEntries
+	}
 	c.prefixes.Store(&prefixes{ids: map[string]uint32{"": 0}, names: []string{""}})
 	c.flights = flight.New[*Token](c.opt.FetchTimeout, ErrClosed)
 	return c
 }
 
-// usable reports whether t may still be handed out at now.
+// usable reports whether t, read from a Store, may still be handed out at
+// now (the full ExpirySkew applies).
 func (c *Cache) usable(t *Token, now time.Time) bool {
 	return now.Before(t.ExpiresOn.Add(-c.skew))
+}
+
+// skewFraction: the skew of a token fetched with a lifetime under
+// skewFraction·ExpirySkew is 1/skewFraction of that lifetime, so a
+// short-lived token (expires_in of 30 s or less) is still cached for half its
+// life instead of being fetched on every call.
+const skewFraction = 2
+
+// skewFor returns the skew of t seen at now: ExpirySkew, or a fraction of
+// t's remaining life when fresh (just issued) and short-lived.
+func (c *Cache) skewFor(t *Token, now time.Time, fresh bool) time.Duration {
+	if life := t.ExpiresOn.Sub(now); fresh && c.skew > life/skewFraction {
+		return max(life/skewFraction, 0)
+	}
+	return c.skew
+}
+
+// untilFor returns the unix ns until which t (seen at now) is served.
+func (c *Cache) untilFor(t *Token, now time.Time, fresh bool) int64 {
+	return t.ExpiresOn.Add(-c.skewFor(t, now, fresh)).UnixNano()
 }
 
 // Lookup returns the cached token for key, or false on a miss (absent or no
@@ -175,7 +214,7 @@ func (c *Cache) Lookup(key []byte) (*Token, bool) {
 	}
 	if !c.calm(e) {
 		now := c.now()
-		if !c.usable(&e.tok, now) {
+		if now.UnixNano() >= e.until {
 			c.evict(ck, e, now)
 			c.stats.misses.Add(1)
 			return nil, false
@@ -192,7 +231,7 @@ func (c *Cache) Lookup(key []byte) (*Token, bool) {
 // miss path.
 func (c *Cache) peek(ck string) (*Token, bool) {
 	e := c.shardOf([]byte(ck)).load()[ck]
-	if e == nil || !c.usable(&e.tok, c.now()) {
+	if e == nil || c.now().UnixNano() >= e.until {
 		return nil, false
 	}
 	return &e.tok, true
@@ -209,25 +248,29 @@ func (c *Cache) evict(ck []byte, e *entry, now time.Time) {
 	s.mu.Unlock()
 }
 
-// insert publishes t under compact key ck (replacing any entry) and returns
-// the new entry.
-func (c *Cache) insert(ck string, t Token, fetch FetchFunc) *entry {
-	e := &entry{tok: t, fetch: fetch}
+// insert publishes t under compact key ck (replacing any entry), served
+// until the unix ns until, and returns the new entry.
+func (c *Cache) insert(ck string, t Token, until int64, fetch FetchFunc) *entry {
+	e := &entry{tok: t, until: until, fetch: fetch}
 	if e.tok.TokenType == "Bearer" {
 		e.tok.TokenType = "Bearer" // share the constant instead of a decoded copy
 	}
 	s := c.shardOf([]byte(ck))
+	now := c.now()
 	s.mu.Lock()
-	c.write(s, c.now(), func(m map[string]*entry) { m[ck] = e })
+	c.write(s, now, func(m map[string]*entry) { m[ck] = e })
 	s.mu.Unlock()
+	if c.opt.MaxEntries > 0 && c.size.Load() > int64(c.opt.MaxEntries) {
+		c.trim(now, e)
+	}
 	return e
 }
 
 // replace publishes t under compact key ck in place of old, unless old was
 // removed or another entry has been published meanwhile. It reports whether
 // it did.
-func (c *Cache) replace(ck string, old *entry, t Token) (*entry, bool) {
-	e := &entry{tok: t, fetch: old.fetch}
+func (c *Cache) replace(ck string, old *entry, t Token, until int64) (*entry, bool) {
+	e := &entry{tok: t, until: until, fetch: old.fetch}
 	s := c.shardOf([]byte(ck))
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,23 +283,26 @@ func (c *Cache) replace(ck string, old *entry, t Token) (*entry, bool) {
 
 // Put validates t (filling a zero RefreshOn), publishes a copy under key with
 // fetch as its refresher (nil: never refreshed), writes it to the Store, and
-// returns the published token. A token that is already unusable (within
-// ExpirySkew of expiry) is not stored.
+// returns the published token. t is taken as just issued (see [Options]
+// ExpirySkew for short-lived tokens); a token that is already unusable is
+// not stored.
 func (c *Cache) Put(ctx context.Context, key string, t *Token, fetch FetchFunc) (*Token, error) {
-	v, err := c.prepare(t)
+	v, err := c.prepare(t, true)
 	if err != nil {
 		return nil, err
 	}
 	return c.publish(ctx, key, c.compactString(key), v, fetch), nil
 }
 
-// publish inserts v under key (compact form ck) and writes it to the Store,
-// unless v is no longer usable (then it only returns a copy).
+// publish inserts v, just issued, under key (compact form ck) and writes it
+// to the Store, unless v is no longer usable (then it only returns a copy).
 func (c *Cache) publish(ctx context.Context, key, ck string, v Token, fetch FetchFunc) *Token {
-	if !c.usable(&v, c.now()) {
+	now := c.now()
+	until := c.untilFor(&v, now, true)
+	if now.UnixNano() >= until {
 		return &v
 	}
-	e := c.insert(ck, v, fetch)
+	e := c.insert(ck, v, until, fetch)
 	c.persist(ctx, key, &e.tok)
 	return &e.tok
 }
@@ -338,10 +384,11 @@ type Stats struct {
 	Refreshes       uint64 // background refreshes started
 	RefreshesOK     uint64 // background refreshes that replaced the token
 	RefreshFailures uint64 // background refreshes that failed
+	Evictions       uint64 // live entries dropped to stay within MaxEntries
 }
 
 type counters struct {
-	hits, misses, fetches, storeHits, refreshes, refreshesOK, refreshFailures atomic.Uint64
+	hits, misses, fetches, storeHits, refreshes, refreshesOK, refreshFailures, evictions atomic.Uint64
 }
 
 // Stats returns the counters so far.
@@ -354,5 +401,6 @@ func (c *Cache) Stats() Stats {
 		Refreshes:       c.stats.refreshes.Load(),
 		RefreshesOK:     c.stats.refreshesOK.Load(),
 		RefreshFailures: c.stats.refreshFailures.Load(),
+		Evictions:       c.stats.evictions.Load(),
 	}
 }

@@ -271,9 +271,10 @@ func TestRejectsUnusableTokens(t *testing.T) {
 	if c.Len() != 0 {
 		t.Fatalf("cached a bad token: Len %d", c.Len())
 	}
-	// A token that is already within the skew is returned but not cached.
+	// A token that is already unusable (expired on arrival) is returned but
+	// not cached. (A 1 s token is cached now: see TestShortLivedTokensCached.)
 	short := func(context.Context) (*Token, error) {
-		return &Token{AccessToken: "x", ExpiresOn: time.Now().Add(time.Second)}, nil
+		return &Token{AccessToken: "x", ExpiresOn: time.Now().Add(-time.Millisecond)}, nil
 	}
 	if tok, err := c.Fetch(ctx, "short", short); err != nil || tok.AccessToken != "x" || c.Len() != 0 {
 		t.Fatalf("short-lived: %v, %v, Len %d", tok, err, c.Len())
@@ -462,5 +463,95 @@ func TestInterningIsBounded(t *testing.T) {
 	}
 	if n := c.RemovePrefix(ctx, ClientPrefix("c")); n != tenants-1 || c.Len() != 0 {
 		t.Fatalf("RemovePrefix(client) removed %d, Len %d", n, c.Len())
+	}
+}
+
+// Tokens with a lifetime at or under ExpirySkew were never cached (6,019
+// requests in 6 s for expires_in=1): they are cached for half their life,
+// never past it, and refreshed ahead, not fetched on every call.
+func TestShortLivedTokensCached(t *testing.T) {
+	for _, life := range []time.Duration{time.Second, 10 * time.Second, 30 * time.Second} {
+		clk := newClock()
+		c := New(Options{Now: clk.Now})
+		f := &counter{next: func(context.Context, int) (*Token, error) {
+			return &Token{AccessToken: "t", ExpiresOn: clk.Now().Add(life)}, nil
+		}}
+		k := key("short")
+		for range 100 {
+			if _, err := c.Fetch(context.Background(), string(k), f.fetch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.calls(); n != 1 {
+			t.Errorf("%v token: %d fetches for 100 calls, want 1", life, n)
+		}
+		tok, ok := c.Lookup(k)
+		if !ok {
+			t.Fatalf("%v token: not cached", life)
+		}
+		if tok.RefreshOn.After(clk.Now().Add(life / 2)) {
+			t.Errorf("%v token: RefreshOn %v after its usable life", life, tok.RefreshOn.Sub(clk.Now()))
+		}
+		clk.Advance(life / 2)
+		if _, ok := c.Lookup(k); ok {
+			t.Errorf("%v token: served past half its life", life)
+		}
+		c.Close()
+	}
+}
+
+// The cache had no size bound (20,000 scopes = 34 MiB, nothing evicted):
+// past MaxEntries an insert drops expired entries, then those expiring
+// soonest, and the newest token is still served.
+func TestMaxEntriesBoundsTheCache(t *testing.T) {
+	clk := newClock()
+	const max = 100
+	c := New(Options{Now: clk.Now, MaxEntries: max})
+	defer c.Close()
+	ctx := context.Background()
+	// Ten entries that expire first: they must go before any live one.
+	for i := range 10 {
+		c.Put(ctx, string(key(fmt.Sprintf("old%d", i))), tokenAt("t", clk.Now(), 2*time.Minute, time.Minute), nil)
+	}
+	clk.Advance(5 * time.Minute)
+	for i := range 1000 {
+		life := time.Hour + time.Duration(i%200)*time.Minute // some expire sooner than others
+		k := key(fmt.Sprintf("k%d", i))
+		if _, err := c.Put(ctx, string(k), tokenAt("t", clk.Now(), life, life/2), nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Lookup(k); !ok {
+			t.Fatalf("the token just put (%d) is not served", i)
+		}
+		if n := c.Len(); n > max {
+			t.Fatalf("Len = %d after %d puts, bound %d", n, i+1, max)
+		}
+	}
+	// The expired ones went first; what is left is the longest-lived, but
+	// for the tokens put since the last trim (fewer than a tenth of max).
+	for i := range 10 {
+		if _, ok := c.Lookup(key(fmt.Sprintf("old%d", i))); ok {
+			t.Errorf("expired entry old%d kept", i)
+		}
+	}
+	short := 0
+	for i := range 1000 {
+		if tok, ok := c.Lookup(key(fmt.Sprintf("k%d", i))); ok && tok.ExpiresOn.Sub(clk.Now()) < time.Hour+150*time.Minute {
+			short++
+		}
+	}
+	if short > max/10 {
+		t.Errorf("%d of the kept tokens expire sooner than longer-lived ones that were dropped", short)
+	}
+	if st := c.Stats(); st.Evictions == 0 {
+		t.Error("no evictions counted")
+	}
+	unbounded := New(Options{Now: clk.Now, MaxEntries: -1})
+	defer unbounded.Close()
+	for i := range 300 {
+		unbounded.Put(ctx, string(key(fmt.Sprintf("u%d", i))), tokenAt("t", clk.Now(), time.Hour, time.Minute), nil)
+	}
+	if n := unbounded.Len(); n != 300 {
+		t.Errorf("MaxEntries -1: Len = %d, want 300", n)
 	}
 }

@@ -59,6 +59,6 @@ func (c *Cache) calm(e *entry) bool {
 	if c.clock == nil {
 		return false
 	}
-	due := min(e.tok.RefreshOn.UnixNano(), e.tok.ExpiresOn.UnixNano()-int64(c.skew))
+	due := min(e.tok.RefreshOn.UnixNano(), e.until)
 	return c.clock.ns.Load() < due-int64(clockSlack)
 }

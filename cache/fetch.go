@@ -35,17 +35,17 @@ func (c *Cache) fill(ctx context.Context, key string, fetch FetchFunc) (*Token, 
 		case err != nil:
 			c.log.WarnContext(ctx, "cache: store get failed", "key", key, "err", err)
 		case t != nil && c.usable(t, c.now()):
-			if v, err := c.prepare(t); err == nil {
+			if v, err := c.prepare(t, false); err == nil {
 				c.stats.storeHits.Add(1)
-				return &c.insert(ck, v, fetch).tok, nil
+				return &c.insert(ck, v, c.untilFor(&v, c.now(), false), fetch).tok, nil
 			}
 		}
 		if l, ok := c.store.(Leaser); ok {
 			release, t := c.lease(ctx, l, key)
 			if t != nil {
-				if v, err := c.prepare(t); err == nil {
+				if v, err := c.prepare(t, false); err == nil {
 					c.stats.storeHits.Add(1)
-					return &c.insert(ck, v, fetch).tok, nil
+					return &c.insert(ck, v, c.untilFor(&v, c.now(), false), fetch).tok, nil
 				}
 			}
 			defer release() // after fetchAndPut has stored the token
@@ -84,7 +84,7 @@ func (c *Cache) fetchAndPut(ctx context.Context, key, ck string, fetch FetchFunc
 	if err != nil {
 		return nil, err
 	}
-	v, err := c.prepare(t)
+	v, err := c.prepare(t, true)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +94,9 @@ func (c *Cache) fetchAndPut(ctx context.Context, key, ck string, fetch FetchFunc
 // maxExpiry bounds ExpiresOn so that it fits in int64 nanoseconds.
 var maxExpiry = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// prepare checks a token from a FetchFunc or Store and returns a copy with
-// RefreshOn filled in when it was zero.
-func (c *Cache) prepare(t *Token) (Token, error) {
+// prepare checks a token from a FetchFunc (fresh) or Store and returns a
+// copy with RefreshOn filled in when it was zero.
+func (c *Cache) prepare(t *Token, fresh bool) (Token, error) {
 	switch {
 	case t == nil:
 		return Token{}, errors.New("cache: fetch returned no token")
@@ -112,7 +112,7 @@ func (c *Cache) prepare(t *Token) (Token, error) {
 	if v.RefreshOn.IsZero() {
 		v.RefreshOn = ComputeRefreshOn(now, v.ExpiresOn, 0)
 	}
-	if latest := c.latestRefresh(now, v.ExpiresOn); v.RefreshOn.After(latest) {
+	if latest := c.latestRefresh(now, v.ExpiresOn, c.skewFor(&v, now, fresh)); v.RefreshOn.After(latest) {
 		v.RefreshOn = latest
 	}
 	return v, nil
@@ -130,8 +130,8 @@ const refreshLead = time.Minute
 // keeps a RefreshOn at or near expiry (a refresh_in close to the lifetime, a
 // stored token) from skipping refresh ahead; ComputeRefreshOn cannot, as it
 // does not know ExpirySkew.
-func (c *Cache) latestRefresh(now, expiresOn time.Time) time.Time {
-	end := expiresOn.Add(-c.skew)
+func (c *Cache) latestRefresh(now, expiresOn time.Time, skew time.Duration) time.Time {
+	end := expiresOn.Add(-skew)
 	if usable := end.Sub(now); usable < 2*refreshLead {
 		return now.Add(usable / 2)
 	}
@@ -174,7 +174,7 @@ func (c *Cache) refresh(ctx context.Context, key string, e *entry) {
 	if !shared {
 		t, err := e.fetch(ctx)
 		if err == nil {
-			v, err = c.prepare(t)
+			v, err = c.prepare(t, true)
 		}
 		if err != nil {
 			e.failures++
@@ -191,7 +191,7 @@ func (c *Cache) refresh(ctx context.Context, key string, e *entry) {
 	// e keeps its refreshing bit: it has been replaced (or removed, or
 	// superseded), and a Lookup that loaded it just before must not start a
 	// second refresh whose result replace would throw away.
-	if ne, ok := c.replace(c.compactString(key), e, v); ok && !shared {
+	if ne, ok := c.replace(c.compactString(key), e, v, c.untilFor(&v, c.now(), !shared)); ok && !shared {
 		c.persist(ctx, key, &ne.tok)
 	}
 }
@@ -210,7 +210,7 @@ func (c *Cache) fresherInStore(ctx context.Context, key string) (Token, bool) {
 	if t == nil {
 		return Token{}, false
 	}
-	v, err := c.prepare(t)
+	v, err := c.prepare(t, false)
 	now := c.now()
 	return v, err == nil && c.usable(&v, now) && now.Before(v.RefreshOn)
 }

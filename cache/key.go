@@ -31,13 +31,15 @@ func (k Kind) String() string {
 
 // KeyParts are the fields of a canonical cache key.
 type KeyParts struct {
-	ClientID string // application (client) id; compared case-insensitively
+	ClientID string // application (client) id; case-insensitive unless ExactScopes
 	Host     string // authority host, e.g. login.microsoftonline.com; case-insensitive
 	Tenant   string // tenant id or domain; case-insensitive
 	Kind     Kind   // app or obo
-	// ExactScopes keeps the case of scopes: "Read" and "read" get different
-	// keys. Use it for generic OAuth 2.0 / OIDC issuers, whose scopes are
-	// case-sensitive (RFC 6749 §3.3); Entra ID and AD FS scopes are not.
+	// ExactScopes keeps the case of scopes and of the client id: "Read" and
+	// "read" (or clients "MyApp" and "myapp") get different keys. Use it for
+	// generic OAuth 2.0 / OIDC issuers, whose scopes (RFC 6749 §3.3) and client
+	// ids are case-sensitive; Entra ID and AD FS scopes and client ids (GUIDs)
+	// are not.
 	ExactScopes bool
 	Extra       string   // optional discriminator (claims hash, assertion hash); kept case-sensitive
 	Scopes      []string // requested scopes; order, surrounding spaces and duplicates do not matter, nor case unless ExactScopes
@@ -55,7 +57,8 @@ const maxStackScopes = 16
 //
 //	clientid|host|tenant|kind|extra|scope1 scope2 ...
 //
-// with client id, host, tenant and scopes lower-cased, scopes trimmed, sorted
+// with client id, host, tenant and scopes lower-cased (client id and scopes
+// only unless k.ExactScopes), scopes trimmed, sorted
 // and de-duplicated, and '|', ' ' and '%' inside fields percent-escaped. With
 // k.ExactScopes the scopes keep their case (sorted and de-duplicated byte by
 // byte) and the kind field reads "app-cs" or "obo-cs", so such keys never
@@ -69,7 +72,7 @@ const maxStackScopes = 16
 // A caller that builds keys for one client over and over can compute the
 // client|host|tenant| part once with [MakePrefix] and use [Prefix.AppendKey].
 func AppendKey(dst []byte, k KeyParts) []byte {
-	dst = appendPrefix(dst, k.ClientID, k.Host, k.Tenant)
+	dst = appendPrefix(dst, k.ClientID, k.Host, k.Tenant, k.ExactScopes)
 	return appendSuffix(dst, k.Kind, k.Extra, k.Scopes, k.ExactScopes)
 }
 
@@ -79,6 +82,8 @@ func AppendKey(dst []byte, k KeyParts) []byte {
 type Prefix struct {
 	s     string
 	exact bool
+	// the fields p was made from, for ExactScopes to rebuild s
+	clientID, host, tenant string
 }
 
 // MakePrefix returns the canonical prefix of the keys of one client id,
@@ -86,16 +91,27 @@ type Prefix struct {
 // what [Cache.RemovePrefix] takes to remove that client's tokens for that
 // tenant.
 func MakePrefix(clientID, host, tenant string) Prefix {
-	return Prefix{s: string(appendPrefix(nil, clientID, host, tenant))}
+	return Prefix{s: string(appendPrefix(nil, clientID, host, tenant, false)), clientID: clientID, host: host, tenant: tenant}
 }
 
-// ExactScopes returns p for keys whose scopes keep their case (see
-// [KeyParts].ExactScopes), for a generic OAuth 2.0 / OIDC issuer:
+// ExactScopes returns p for keys whose scopes and client id keep their case
+// (see [KeyParts].ExactScopes), for a generic OAuth 2.0 / OIDC issuer:
 //
 //	p := cache.MakePrefix(clientID, host, tenant).ExactScopes()
 func (p Prefix) ExactScopes() Prefix {
 	p.exact = true
+	p.s = string(appendPrefix(nil, p.clientID, p.host, p.tenant, true))
 	return p
+}
+
+// Client returns the start shared by every key of p's client id with p's
+// case rule (any host or tenant), for [Cache.RemovePrefix]: [ClientPrefix]
+// for a case-insensitive prefix, [ExactClientPrefix] for an exact one.
+func (p Prefix) Client() string {
+	if p.exact {
+		return ExactClientPrefix(p.clientID)
+	}
+	return ClientPrefix(p.clientID)
 }
 
 // String returns the client|host|tenant| bytes of p, the start of every key
@@ -114,8 +130,16 @@ func ClientPrefix(clientID string) string {
 	return string(append(appendField(nil, clientID, true), sep))
 }
 
-func appendPrefix(dst []byte, clientID, host, tenant string) []byte {
-	dst = appendField(dst, clientID, true)
+// ExactClientPrefix is [ClientPrefix] for keys that keep the client id's
+// case (a generic issuer's; see [KeyParts].ExactScopes).
+func ExactClientPrefix(clientID string) string {
+	return string(append(appendField(nil, clientID, false), sep))
+}
+
+// appendPrefix appends client|host|tenant|; the client id keeps its case
+// when exact (host and tenant are always case-insensitive).
+func appendPrefix(dst []byte, clientID, host, tenant string, exact bool) []byte {
+	dst = appendField(dst, clientID, !exact)
 	dst = append(dst, sep)
 	dst = appendField(dst, host, true)
 	dst = append(dst, sep)

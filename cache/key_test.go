@@ -74,10 +74,10 @@ func TestExactScopesKeepCase(t *testing.T) {
 	base := KeyParts{ClientID: "Client", Host: "IdP.Example", Tenant: "", ExactScopes: true,
 		Scopes: []string{"Read", "read", " write ", "Read", ""}}
 	k := string(AppendKey(nil, base))
-	if want := "client|idp.example||app-cs||Read read write"; k != want {
+	if want := "Client|idp.example||app-cs||Read read write"; k != want {
 		t.Fatalf("exact key = %q, want %q", k, want)
 	}
-	if got := string(MakePrefix("CLIENT", "idp.example", "").ExactScopes().AppendKey(nil, KindApp, "", []string{"write", "read", "Read"})); got != k {
+	if got := string(MakePrefix("Client", "IDP.example", "").ExactScopes().AppendKey(nil, KindApp, "", []string{"write", "read", "Read"})); got != k {
 		t.Errorf("Prefix.ExactScopes().AppendKey = %q, want %q", got, k)
 	}
 	one := func(exact bool, scopes ...string) string {
@@ -99,7 +99,7 @@ func TestExactScopesKeepCase(t *testing.T) {
 		}
 	}
 	p, err := ParseKey(k)
-	want := KeyParts{ClientID: "client", Host: "idp.example", ExactScopes: true, Scopes: []string{"Read", "read", "write"}}
+	want := KeyParts{ClientID: "Client", Host: "idp.example", ExactScopes: true, Scopes: []string{"Read", "read", "write"}}
 	if err != nil || !reflect.DeepEqual(p, want) {
 		t.Fatalf("ParseKey = %+v, %v; want %+v", p, err, want)
 	}
@@ -110,6 +110,42 @@ func TestExactScopesKeepCase(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("exact Prefix.AppendKey: %v allocations", allocs)
+	}
+}
+
+// Client ids are case-sensitive at a generic issuer: MyApp and myapp sharing
+// a store must not get each other's tokens. Entra and AD FS ids (GUIDs) stay
+// case-insensitive.
+func TestExactClientIDKeepsCase(t *testing.T) {
+	mk := func(id string, exact bool) string {
+		p := MakePrefix(id, "idp.example", "https://idp.example/")
+		if exact {
+			p = p.ExactScopes()
+		}
+		return string(p.AppendKey(nil, KindApp, "", []string{"read"}))
+	}
+	if mk("MyApp", true) == mk("myapp", true) {
+		t.Errorf("generic issuer: MyApp and myapp share the key %q", mk("MyApp", true))
+	}
+	if mk("MyApp", false) != mk("myapp", false) {
+		t.Errorf("Entra: client ids differing in case got different keys")
+	}
+	parts := KeyParts{ClientID: "MyApp", Host: "idp.example", Tenant: "https://idp.example/", ExactScopes: true, Scopes: []string{"read"}}
+	if k := string(AppendKey(nil, parts)); k != mk("MyApp", true) {
+		t.Errorf("AppendKey = %q, Prefix.AppendKey = %q", k, mk("MyApp", true))
+	}
+	for _, tc := range []struct {
+		prefix string
+		key    string
+		want   bool
+	}{
+		{MakePrefix("MyApp", "h", "t").ExactScopes().Client(), mk("MyApp", true), true},
+		{MakePrefix("MyApp", "h", "t").ExactScopes().Client(), mk("myapp", true), false},
+		{MakePrefix("MyApp", "h", "t").Client(), mk("myapp", false), true},
+	} {
+		if got := strings.HasPrefix(tc.key, tc.prefix); got != tc.want {
+			t.Errorf("HasPrefix(%q, %q) = %v, want %v", tc.key, tc.prefix, got, tc.want)
+		}
 	}
 }
 

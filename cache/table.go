@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,10 +60,55 @@ func (c *Cache) write(s *shard, now time.Time, f func(m map[string]*entry)) {
 	}
 	if ns := now.UnixNano(); ns-s.lastSweep >= int64(sweepEvery) {
 		s.lastSweep = ns
-		maps.DeleteFunc(m, func(_ string, e *entry) bool { return !c.usable(&e.tok, now) })
+		maps.DeleteFunc(m, func(_ string, e *entry) bool { return ns >= e.until })
 	}
 	f(m)
+	c.size.Add(int64(len(m) - len(s.load())))
 	s.m.Store(&m)
+}
+
+// trim brings the table back within Options.MaxEntries after an insert
+// went past it: it drops the entries that are expired at now, then those
+// served until the soonest, down to nine tenths of the bound, so that the
+// next trims (each O(entries)) are as rare as 1 insert in MaxEntries/10.
+// Dropped entries are marked removed (a refresh running for one is
+// discarded) but stay in the Store; keep, the entry just inserted, stays.
+// One trim runs at a time; an insert that finds one running does not wait.
+func (c *Cache) trim(now time.Time, keep *entry) {
+	if !c.trimMu.TryLock() {
+		return
+	}
+	defer c.trimMu.Unlock()
+	ns := now.UnixNano()
+	var live []int64
+	for i := range c.shards {
+		for _, e := range c.shards[i].load() {
+			if ns < e.until {
+				live = append(live, e.until)
+			}
+		}
+	}
+	cutoff := ns // drop what is expired...
+	if target := c.opt.MaxEntries - c.opt.MaxEntries/10; len(live) > target {
+		slices.Sort(live) // ...and what is served until the soonest
+		cutoff = max(cutoff, live[len(live)-target-1])
+	}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		c.write(s, now, func(m map[string]*entry) {
+			for ck, e := range m {
+				if e.until <= cutoff && e != keep {
+					if e.until > ns {
+						c.stats.evictions.Add(1)
+					}
+					e.state.Or(removed)
+					delete(m, ck)
+				}
+			}
+		})
+		s.mu.Unlock()
+	}
 }
 
 // shardOf returns the shard that holds compact key ck.

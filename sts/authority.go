@@ -71,6 +71,9 @@ type Options struct {
 	// ManagedIdentityAddr (default "127.0.0.1:0"; loopback only).
 	ManagedIdentity     []string
 	ManagedIdentityAddr string
+	// Chaos injects faults into the token endpoints of the servers Start
+	// and Serve run (see Chaos and ParseChaos); the zero value injects none.
+	Chaos Chaos
 }
 
 // DefaultTokenLifetime is the default access token lifetime, as Entra's expires_in.
@@ -109,6 +112,7 @@ type Authority struct {
 	inflight  atomic.Int64 // requests being served, for Close
 	lastCheck atomic.Int64
 	reloadMu  sync.Mutex
+	chaos     atomic.Pointer[Chaos] // nil: no faults injected
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -135,6 +139,7 @@ func Open(opts Options) (*Authority, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	a.SetChaos(opts.Chaos)
 	if a.lifetime <= 0 {
 		a.lifetime = DefaultTokenLifetime
 	}
@@ -256,7 +261,7 @@ func (a *Authority) Serve(ln net.Listener) error {
 	return a.serve(a.newServer(), ln)
 }
 
-func (a *Authority) newServer() *http.Server { return a.newServerFor(a.Handler()) }
+func (a *Authority) newServer() *http.Server { return a.newServerFor(a.withChaos(a.Handler())) }
 
 // newServerFor is an HTTPS server for h with the authority's TLS
 // configuration and limits.

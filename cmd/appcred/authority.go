@@ -77,6 +77,7 @@ func newServeCmd() *cobra.Command {
 		asJSON   bool
 		lifetime time.Duration
 		refresh  time.Duration
+		chaos    string
 	)
 	var logFormat string
 	cmd := &cobra.Command{
@@ -108,12 +109,21 @@ With --managed-identity APP_ID[,APP_ID...] it also serves the App Service manage
 plain-HTTP port (--managed-identity-addr) and prints IDENTITY_ENDPOINT and IDENTITY_HEADER (a new random secret per
 start) to export: ManagedIdentityCredential / DefaultAzureCredential (azidentity, azure-identity, MSAL) then get that
 app's tokens (appidacr 2) from its tenant. The first app is the system-assigned identity; the others are user-assigned
-ones, chosen by client_id, object_id/principal_id or mi_res_id (last segment = client id or display name).`,
+ones, chosen by client_id, object_id/principal_id or mi_res_id (last segment = client id or display name).
+
+With --chaos it injects faults into the token endpoints (discovery and keys are left alone), to test how an app
+copes with a failing authority: each token request first waits "latency", then is answered HTTP 429 with
+Retry-After (probability "429"), HTTP 503 (probability "503") or has its connection dropped (probability "reset").
+For example --chaos "429=0.1,503=0.05,reset=0.01,latency=200ms"; "retry-after=5s" sets the 429s' Retry-After
+(whole seconds, default 1s). The probabilities add up to at most 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
 			if err != nil {
 				return err
+			}
+			if opts.Chaos, err = sts.ParseChaos(chaos); err != nil {
+				return fmt.Errorf("--chaos: %w", err)
 			}
 			opts.StateDir, opts.TokenLifetime, opts.RefreshIn = dir, lifetime, refresh
 			if opts.Logger, err = serveLogger(cmd.ErrOrStderr(), logFormat); err != nil {
@@ -147,6 +157,7 @@ ones, chosen by client_id, object_id/principal_id or mi_res_id (last segment = c
 	f.StringVar(&opts.ManagedIdentityAddr, "managed-identity-addr", "127.0.0.1:0", "loopback address of the managed-identity endpoint")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
 	signInFlags(f, &opts, &logFormat)
+	f.StringVar(&chaos, "chaos", "", `inject faults into token requests, e.g. "429=0.1,503=0.05,reset=0.01,latency=200ms"`)
 	return cmd
 }
 
@@ -172,6 +183,9 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 			shellQuote(ca), shellQuote(ca))
 	}
 	fmt.Fprintf(w, "state: %s\n", a.Dir())
+	if c := a.Chaos(); c != (sts.Chaos{}) {
+		fmt.Fprintf(w, "chaos: token requests get %s\n", c)
+	}
 	if s := a.Seed(); s != nil {
 		fmt.Fprintf(w, "seeded a development tenant:\n")
 		fmt.Fprintf(w, "  authority:     %s\n", a.TenantURL(s.TenantID))
