@@ -111,14 +111,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 	if err := checkAuthMethod(cfg.authMethod, p); err != nil {
 		return nil, err
 	}
-	po := authority.ParseOptions{AllowInsecureLoopback: cfg.insecureLoopback}
-	var info authority.Info
-	var err error
-	if cfg.generic {
-		info, err = authority.ParseIssuer(authorityURL, po)
-	} else {
-		info, err = authority.Parse(authorityURL, po)
-	}
+	info, err := cfg.parseAuthority(authorityURL)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +166,16 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 		return nil, err
 	}
 	return c, nil
+}
+
+// parseAuthority parses the authority URL New was given: an Entra or AD FS
+// authority, or with WithGenericIssuer an OpenID Connect issuer.
+func (cfg *config) parseAuthority(authorityURL string) (authority.Info, error) {
+	po := authority.ParseOptions{AllowInsecureLoopback: cfg.insecureLoopback}
+	if cfg.generic {
+		return authority.ParseIssuer(authorityURL, po)
+	}
+	return authority.Parse(authorityURL, po)
 }
 
 // keyPrefix is the cache-key prefix of a client: client ids and scopes are

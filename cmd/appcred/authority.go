@@ -70,20 +70,8 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func newServeCmd() *cobra.Command {
-	var (
-		opts     sts.Options
-		state    string
-		asJSON   bool
-		lifetime time.Duration
-		refresh  time.Duration
-		chaos    string
-	)
-	var logFormat string
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Serve the authority over HTTPS until interrupted",
-		Long: `Serve the local authority over HTTPS. On first start it creates the state directory (0700), a local CA
+// serveLong is the help of "authority serve".
+const serveLong = `Serve the local authority over HTTPS. On first start it creates the state directory (0700), a local CA
 (trust STATE/ca.pem in clients) and a server certificate for localhost, 127.0.0.1, ::1 and every --hostname.
 With neither --config nor an existing state it seeds a development tenant and prints its client id and secret
 (shown once). Admin commands (app add, secret add, ...) work while it runs.
@@ -115,8 +103,23 @@ With --chaos it injects faults into the token endpoints (discovery and keys are 
 copes with a failing authority: each token request first waits "latency", then is answered HTTP 429 with
 Retry-After (probability "429"), HTTP 503 (probability "503") or has its connection dropped (probability "reset").
 For example --chaos "429=0.1,503=0.05,reset=0.01,latency=200ms"; "retry-after=5s" sets the 429s' Retry-After
-(whole seconds, default 1s). The probabilities add up to at most 1.`,
-		Args: cobra.NoArgs,
+(whole seconds, default 1s). The probabilities add up to at most 1.`
+
+func newServeCmd() *cobra.Command {
+	var (
+		opts     sts.Options
+		state    string
+		asJSON   bool
+		lifetime time.Duration
+		refresh  time.Duration
+		chaos    string
+	)
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the authority over HTTPS until interrupted",
+		Long:  serveLong,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
 			if err != nil {
