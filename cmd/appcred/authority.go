@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -76,6 +77,7 @@ func newServeCmd() *cobra.Command {
 		asJSON   bool
 		lifetime time.Duration
 		refresh  time.Duration
+		allow    []string
 	)
 	var logFormat string
 	cmd := &cobra.Command{
@@ -109,6 +111,9 @@ with --intercept also registers Resource Manager and grants it to the developmen
 				return err
 			}
 			opts.StateDir, opts.TokenLifetime, opts.RefreshIn = dir, lifetime, refresh
+			if opts.ConsoleAllow, err = parsePrefixes("--console-allow", allow); err != nil {
+				return err
+			}
 			if opts.Logger, err = serveLogger(cmd.ErrOrStderr(), logFormat); err != nil {
 				return err
 			}
@@ -138,13 +143,35 @@ with --intercept also registers Resource Manager and grants it to the developmen
 	f.StringVar(&opts.Intercept, "intercept", "", "also run the intercept proxy on this loopback address (127.0.0.1:PORT) for unmodified apps")
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
 	signInFlags(f, &opts, &logFormat)
+	f.BoolVar(&opts.NoConsole, "no-console", false, "turn the web console (URL/console) off")
+	f.StringSliceVar(&allow, "console-allow", nil, "also let clients from this network (CIDR or IP; repeatable) use the console; by default loopback only")
 	return cmd
+}
+
+// parsePrefixes reads networks in CIDR notation (or single IP addresses) given to flag.
+func parsePrefixes(flag string, in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			ip, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				return nil, fmt.Errorf("%s %q is neither a CIDR network (10.0.0.0/8) nor an IP address", flag, s)
+			}
+			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 	url := a.URL()
 	if asJSON {
 		out := map[string]any{"url": url, "ca_file": a.CAFile(), "state": a.Dir()}
+		if c := a.ConsoleURL(); c != "" {
+			out["console"] = c
+		}
 		if s := a.Seed(); s != nil {
 			out["seed"] = s
 		}
@@ -164,6 +191,9 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 			shellQuote(ca), shellQuote(ca))
 	}
 	fmt.Fprintf(w, "state: %s\n", a.Dir())
+	if c := a.ConsoleURL(); c != "" {
+		fmt.Fprintf(w, "console: %s (loopback clients only unless --console-allow)\n", c)
+	}
 	if s := a.Seed(); s != nil {
 		fmt.Fprintf(w, "seeded a development tenant:\n")
 		fmt.Fprintf(w, "  authority:     %s\n", a.TenantURL(s.TenantID))
