@@ -103,7 +103,12 @@ or management.core.windows.net reaches a minimal Resource Manager (GET /subscrip
 Every other destination is refused with 403 and logged: nothing leaves the machine. The certificate then covers
 those hosts (a new CA on first use). serve prints the export lines to paste (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE /
 REQUESTS_CA_BUNDLE naming STATE/ca-bundle.pem = system roots + local CA, NODE_EXTRA_CA_CERTS). A new state seeded
-with --intercept also registers Resource Manager and grants it to the development client.`,
+with --intercept also registers Resource Manager and grants it to the development client.
+
+The web console at URL/console (same listener) shows the tenants, apps (client ids, secret hints and expiry,
+certificate thumbprints, API roles and scopes, grants and consents), users and the sign-in log, newest first and
+live, filterable by app and outcome; it never shows a secret, password, assertion or token. It answers loopback
+clients only unless --console-allow names their network; --no-console turns it off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := stateDir(state)
