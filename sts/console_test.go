@@ -21,13 +21,10 @@ func consoleText(t *testing.T, f *fixture, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("%s: status %d: %s", path, res.StatusCode, b)
+	_ = res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("%s: status %d (%v): %s", path, res.StatusCode, err, b)
 	}
 	return string(b)
 }
