@@ -190,6 +190,13 @@ func TestAccess(t *testing.T) {
 	if w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d", w.Code)
 	}
+	head := httptest.NewRequest(http.MethodHead, console.EventsPath, nil)
+	head.RemoteAddr = "127.0.0.1:1"
+	w = httptest.NewRecorder()
+	e.h.ServeHTTP(w, head) // returns: a HEAD does not stream
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "text/event-stream" {
+		t.Errorf("HEAD events: %d %s", w.Code, w.Header().Get("Content-Type"))
+	}
 	js := e.get(t, "/console/assets/console.js", "127.0.0.1:1")
 	if js.Code != 200 || !strings.Contains(js.Body.String(), "EventSource") {
 		t.Errorf("script: %d", js.Code)
