@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/appcred/appcred/internal/wire"
+	"github.com/appcred/appcred/sts/console"
 	"github.com/appcred/appcred/sts/directory"
 	"github.com/appcred/appcred/sts/intercept"
 	"github.com/appcred/appcred/sts/pki"
@@ -74,6 +76,11 @@ type Options struct {
 	// Chaos injects faults into the token endpoints of the servers Start
 	// and Serve run (see Chaos and ParseChaos); the zero value injects none.
 	Chaos Chaos
+	// NoConsole turns the web console (console.Path on the same listener) off.
+	NoConsole bool
+	// ConsoleAllow are networks, besides loopback, whose clients may use the
+	// console; by default it answers loopback clients only.
+	ConsoleAllow []netip.Prefix
 }
 
 // DefaultTokenLifetime is the default access token lifetime, as Entra's expires_in.
@@ -101,6 +108,7 @@ type Authority struct {
 	seed     *Seed
 	log      *slog.Logger
 	signins  *signinLog
+	console  http.Handler // nil with NoConsole
 	lifetime time.Duration
 	refresh  refreshStore // refresh tokens issued by the user grants, hashed, in memory
 
@@ -119,6 +127,14 @@ type Authority struct {
 	url     string
 	stopCtx func() bool
 	closed  bool
+}
+
+// ConsoleURL is the web console's address ("" with Options.NoConsole or before Start).
+func (a *Authority) ConsoleURL() string {
+	if u := a.URL(); a.console != nil && u != "" {
+		return u + console.Path
+	}
+	return ""
 }
 
 // Open prepares an authority on opts.StateDir without serving: it creates the
@@ -158,6 +174,9 @@ func Open(opts Options) (*Authority, error) {
 	}
 	if a.signins, err = newSigninLog(opts, a.log); err != nil {
 		return nil, err
+	}
+	if !opts.NoConsole {
+		a.console = console.New(a.State, a.signins.ring, opts.ConsoleAllow)
 	}
 	st.OnChange(func() {
 		if err := a.reload(false); err != nil {

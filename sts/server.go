@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/appcred/appcred/sts/console"
 )
 
 // reqCtx is what every response needs to know about its request.
@@ -57,6 +59,7 @@ func validRequestID(s string) bool {
 //	POST /{tenant}/oauth2/v2.0/token                       token (scope=…/.default)
 //	POST /{tenant}/oauth2/token                            token, v1 (resource=…)
 //	GET  /_appcred/log                                     the sign-in log, loopback clients only (SignInLogPath)
+//	GET  /console, /console/events                         the web console (package console; off with Options.NoConsole)
 //
 // It serves plain HTTP; Serve and Start put it behind TLS. Advertised URLs use
 // the request's Host with https, so the Host must name this authority:
@@ -104,6 +107,10 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	tenant, rest, _ := strings.Cut(p[1:], "/")
 	rest = "/" + rest
+	if a.console != nil && tenant == console.Path[1:] {
+		a.console.ServeHTTP(w, r)
+		return
+	}
 	if tenant == adminSegment {
 		a.admin(w, r, rc, rest)
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -103,7 +104,12 @@ With --chaos it injects faults into the token endpoints (discovery and keys are 
 copes with a failing authority: each token request first waits "latency", then is answered HTTP 429 with
 Retry-After (probability "429"), HTTP 503 (probability "503") or has its connection dropped (probability "reset").
 For example --chaos "429=0.1,503=0.05,reset=0.01,latency=200ms"; "retry-after=5s" sets the 429s' Retry-After
-(whole seconds, default 1s). The probabilities add up to at most 1.`
+(whole seconds, default 1s). The probabilities add up to at most 1.
+
+The web console at URL/console (same listener) shows the tenants, apps (client ids, secret hints and expiry,
+certificate thumbprints, API roles and scopes, grants and consents), users and the sign-in log, newest first and
+live, filterable by app and outcome; it never shows a secret, password, assertion or token. It answers loopback
+clients only unless --console-allow names their network; --no-console turns it off.`
 
 func newServeCmd() *cobra.Command {
 	var (
@@ -113,6 +119,7 @@ func newServeCmd() *cobra.Command {
 		lifetime time.Duration
 		refresh  time.Duration
 		chaos    string
+		allow    []string
 	)
 	var logFormat string
 	cmd := &cobra.Command{
@@ -129,6 +136,9 @@ func newServeCmd() *cobra.Command {
 				return fmt.Errorf("--chaos: %w", err)
 			}
 			opts.StateDir, opts.TokenLifetime, opts.RefreshIn = dir, lifetime, refresh
+			if opts.ConsoleAllow, err = parsePrefixes("--console-allow", allow); err != nil {
+				return err
+			}
 			if opts.Logger, err = serveLogger(cmd.ErrOrStderr(), logFormat); err != nil {
 				return err
 			}
@@ -161,13 +171,35 @@ func newServeCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the startup details as one JSON object")
 	signInFlags(f, &opts, &logFormat)
 	f.StringVar(&chaos, "chaos", "", `inject faults into token requests, e.g. "429=0.1,503=0.05,reset=0.01,latency=200ms"`)
+	f.BoolVar(&opts.NoConsole, "no-console", false, "turn the web console (URL/console) off")
+	f.StringSliceVar(&allow, "console-allow", nil, "also let clients from this network (CIDR or IP; repeatable) use the console; by default loopback only")
 	return cmd
+}
+
+// parsePrefixes reads networks in CIDR notation (or single IP addresses) given to flag.
+func parsePrefixes(flag string, in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			ip, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				return nil, fmt.Errorf("%s %q is neither a CIDR network (10.0.0.0/8) nor an IP address", flag, s)
+			}
+			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 	url := a.URL()
 	if asJSON {
 		out := map[string]any{"url": url, "ca_file": a.CAFile(), "state": a.Dir()}
+		if c := a.ConsoleURL(); c != "" {
+			out["console"] = c
+		}
 		if s := a.Seed(); s != nil {
 			out["seed"] = s
 		}
@@ -188,6 +220,9 @@ func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
 	fmt.Fprintf(w, "state: %s\n", a.Dir())
 	if c := a.Chaos(); c != (sts.Chaos{}) {
 		fmt.Fprintf(w, "chaos: token requests get %s\n", c)
+	}
+	if c := a.ConsoleURL(); c != "" {
+		fmt.Fprintf(w, "console: %s (loopback clients only unless --console-allow)\n", c)
 	}
 	if s := a.Seed(); s != nil {
 		fmt.Fprintf(w, "seeded a development tenant:\n")
