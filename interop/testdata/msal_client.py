@@ -26,29 +26,13 @@ Prints one JSON object: {"versions": {...}, "results": [{"name", "access_token",
 import json
 import platform
 import sys
-from urllib.parse import urlparse
 
-try:
-    import msal
-    import requests
-except ImportError as e:  # the Go test skips, or fails under CI=true
-    print(json.dumps({"missing": getattr(e, "name", None) or "msal", "detail": str(e)}))
-    sys.exit(3)
+import os
 
-# Count token requests by observing requests.Session (MSAL's HTTP layer); MSAL
-# itself is used unmodified.
-_token_requests = 0
-_request = requests.Session.request
-
-
-def _counting_request(self, method, url, *args, **kwargs):
-    global _token_requests
-    if method.upper() == "POST" and urlparse(url).path.endswith("/token"):
-        _token_requests += 1
-    return _request(self, method, url, *args, **kwargs)
-
-
-requests.Session.request = _counting_request
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # python3 -I leaves the script's folder out
+import token_counter  # noqa: E402  exits 3 when msal is missing; counts token requests
+import msal  # noqa: E402
+import requests  # noqa: E402
 
 
 def credential(case):
@@ -63,8 +47,7 @@ def credential(case):
 
 
 def run(cfg, case):
-    global _token_requests
-    _token_requests = 0
+    token_counter.reset()
     out = {"name": case["name"]}
     app = msal.ConfidentialClientApplication(
         case["client_id"],
@@ -74,7 +57,7 @@ def run(cfg, case):
     )
     scopes = [case["scope"]]
     result = app.acquire_token_for_client(scopes)
-    out["token_requests"] = _token_requests
+    out["token_requests"] = token_counter.tokens
     if "access_token" not in result:
         out["error"] = "{}: {}".format(result.get("error"), result.get("error_description"))
         return out
@@ -82,7 +65,7 @@ def run(cfg, case):
     out["expires_in"] = result.get("expires_in")
     out["token_type"] = result.get("token_type")
     silent = app.acquire_token_silent(scopes, account=None)
-    out["silent_token_requests"] = _token_requests
+    out["silent_token_requests"] = token_counter.tokens
     out["silent_same_token"] = bool(silent) and silent.get("access_token") == result["access_token"]
     return out
 

@@ -27,27 +27,13 @@ Exit status 3 with {"missing": "msal"} means the module is not installed.
 import json
 import platform
 import sys
-from urllib.parse import urlparse
 
-try:
-    import msal
-    import requests
-except ImportError as e:
-    print(json.dumps({"missing": getattr(e, "name", None) or "msal", "detail": str(e)}))
-    sys.exit(3)
+import os
 
-_token_requests = 0
-_request = requests.Session.request
-
-
-def _counting_request(self, method, url, *args, **kwargs):
-    global _token_requests
-    if method.upper() == "POST" and urlparse(url).path.endswith("/token"):
-        _token_requests += 1
-    return _request(self, method, url, *args, **kwargs)
-
-
-requests.Session.request = _counting_request
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # python3 -I leaves the script's folder out
+import token_counter  # noqa: E402  exits 3 when msal is missing; counts token requests
+import msal  # noqa: E402
+import requests  # noqa: E402
 
 
 def error_of(result):
@@ -64,11 +50,10 @@ def run(cfg):
             cred = {"private_key": f.read(), "thumbprint": cfg["middle_thumbprint"]}
     cca = msal.ConfidentialClientApplication(
         cfg["middle_client_id"], authority=authority, client_credential=cred, instance_discovery=False)
-    global _token_requests
-    _token_requests = 0
+    token_counter.reset()
     scopes = [cfg["downstream_scope"]]
     obo = cca.acquire_token_on_behalf_of(cfg["user_token"], scopes)
-    out["token_requests"] = _token_requests
+    out["token_requests"] = token_counter.tokens
     if "access_token" not in obo:
         out["error"] = "on-behalf-of: " + error_of(obo)
         return out
@@ -77,7 +62,7 @@ def run(cfg):
     accounts = cca.get_accounts(username=cfg["username"])
     out["account"] = accounts[0]["home_account_id"] if accounts else ""
     silent = cca.acquire_token_silent(scopes, account=accounts[0]) if accounts else None
-    out["silent_token_requests"] = _token_requests
+    out["silent_token_requests"] = token_counter.tokens
     out["silent_same_token"] = bool(silent) and silent.get("access_token") == obo["access_token"]
     return out
 
