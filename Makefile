@@ -72,20 +72,15 @@ bench-chart:
 	cd bench && $(GO) run ./chart -in ../docs/bench-chart.txt -out ../docs -command 'make bench-chart'
 
 ## fuzz: run every fuzz target (any `func FuzzX` in a _test.go file of this module or the nested ones) for FUZZTIME
-## each, one after another, stopping at the first failure (`make test` already runs every target's seed corpus).
+## each, FUZZJOBS at a time (each then with one worker), logs per target in $TMPDIR/appcred-fuzz (`make test` already
+## runs every target's seed corpus).
 ## FUZZMINIMIZE bounds the minimisation of each new interesting input (Go's default, 60 s, stalls the targets whose
 ## seeds are whole files, such as FuzzDirectoryFile).
 FUZZTIME ?= 10m
 FUZZMINIMIZE ?= 5s
+FUZZJOBS ?= 1
 fuzz:
-	@for m in . $(PEERS); do \
-	  (cd $$m && for d in $$($(GO) list -f '{{.Dir}}' ./...); do \
-	    for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$d/*_test.go 2>/dev/null | cut -c6-); do \
-	      echo "== $$t ($$d) for $(FUZZTIME)"; \
-	      $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$d || exit 1; \
-	    done; \
-	  done) || exit 1; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZMINIMIZE=$(FUZZMINIMIZE) FUZZJOBS=$(FUZZJOBS) bash scripts/fuzz.sh $(PEERS)
 
 ## load: drive the local authority on loopback for LOAD_SECONDS (60) with bounded load (cmd/appcred-load) and report
 ## tokens/s, p50/p99 latency and peak RSS; fails on any failed request or on RSS growing without bound.
