@@ -154,6 +154,7 @@ func New(authorityURL, clientID string, p Proof, opts ...Option) (*Client, error
 			AllowInsecureLoopback:    cfg.insecureLoopback,
 			Region:                   cfg.region,
 			Logger:                   cfg.logger,
+			Cache:                    cfg.discovery,
 		}),
 		cache: cache.New(cache.Options{Logger: cfg.logger, Store: cfg.store, FetchTimeout: cfg.timeout, Now: cfg.now,
 			MaxEntries: cfg.maxEntries}),

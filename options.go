@@ -46,6 +46,8 @@ type config struct {
 	wireTune         func(*wire.Client)   // credentials: azcore's retry and telemetry settings
 	meterProvider    metric.MeterProvider // WithMeterProvider
 	tracerProvider   trace.TracerProvider // WithTracerProvider
+
+	discovery authority.DiscoveryCache // WithDiscoveryCache
 }
 
 // WithHTTPClient sends every request through hc (its transport, proxies,
@@ -201,6 +203,16 @@ func checkAuthMethod(m AuthMethod, p Proof) error {
 // share them. The in-memory cache stays in front of it.
 func WithCacheStore(s cache.Store) Option {
 	return func(c *config) error { c.store = s; return nil }
+}
+
+// WithDiscoveryCache keeps the authority's discovery results (instance and
+// OpenID Connect discovery) in d as well as in memory, so a new process with a
+// cached discovery makes no discovery request: for example
+// authority.NewDiscoveryFile(authority.DiscoveryFileBeside(tokenFile), …)
+// beside a token cache file. Results read from d are checked like those from
+// the network; they are used for 24 hours from when they were fetched.
+func WithDiscoveryCache(d authority.DiscoveryCache) Option {
+	return func(c *config) error { c.discovery = d; return nil }
 }
 
 // WithCacheMaxEntries bounds how many tokens the in-memory cache holds

@@ -135,6 +135,10 @@ type ResolverOptions struct {
 	Region string
 	// Logger receives the Resolver's warnings (none when nil).
 	Logger *slog.Logger
+	// Cache, when set, keeps discovery responses beyond this Resolver (for
+	// example in a DiscoveryFile shared by processes): asked when the memory
+	// cache misses, its answers checked like the network's.
+	Cache DiscoveryCache
 }
 
 // DefaultMaxEntries is how many authorities a Resolver caches by default.
@@ -153,6 +157,7 @@ type Resolver struct {
 
 	mu        sync.RWMutex
 	cache     map[Info]cachedEndpoints
+	refetch   map[Info]struct{}        // authorities whose next discovery skips opts.Cache (Forget)
 	flights   *flight.Group[Endpoints] // one fetch per authority; Close cancels them
 	regionErr error                    // ValidRegion(opts.Region)
 	detect    sync.Once                // auto-detection of opts.Region
@@ -182,7 +187,7 @@ func NewResolver(c *wire.Client, o ResolverOptions) *Resolver {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
-	r := &Resolver{client: c, opts: o, now: time.Now, cache: make(map[Info]cachedEndpoints)}
+	r := &Resolver{client: c, opts: o, now: time.Now, cache: make(map[Info]cachedEndpoints), refetch: make(map[Info]struct{})}
 	if o.Region != "" {
 		r.regionErr = ValidRegion(o.Region)
 	}
@@ -216,9 +221,9 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 		return c.ep, nil
 	}
 	ep, err := r.flights.Do(ctx, a.Kind.String()+" "+a.URL(), func(fctx context.Context) (Endpoints, error) {
-		ep, err := r.discover(fctx, a)
+		ep, expires, err := r.discoverCached(fctx, a)
 		if err == nil {
-			r.store(a, ep)
+			r.store(a, ep, expires)
 		}
 		return ep, err
 	})
@@ -231,10 +236,10 @@ func (r *Resolver) Resolve(ctx context.Context, a Info) (Endpoints, error) {
 	return ep, err
 }
 
-// store caches ep for a, making room first when the cache is full: expired
-// entries are dropped, then the entry that expires first (the oldest, as
-// every entry lives TTL). Only the miss path pays for the scan.
-func (r *Resolver) store(a Info, ep Endpoints) {
+// store caches ep for a until expires, making room first when the cache is
+// full: expired entries are dropped, then the entry that expires first. Only
+// the miss path pays for the scan.
+func (r *Resolver) store(a Info, ep Endpoints, expires time.Time) {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -253,7 +258,7 @@ func (r *Resolver) store(a Info, ep Endpoints) {
 			delete(r.cache, oldest)
 		}
 	}
-	r.cache[a] = cachedEndpoints{ep: ep, expires: now.Add(r.opts.TTL)}
+	r.cache[a] = cachedEndpoints{ep: ep, expires: expires}
 }
 
 // Len returns how many authorities are cached (expired entries included
@@ -264,10 +269,14 @@ func (r *Resolver) Len() int {
 	return len(r.cache)
 }
 
-// Forget drops a's cached endpoints so the next Resolve fetches them again.
+// Forget drops a's cached endpoints so the next Resolve fetches them again
+// from the network (not from ResolverOptions.Cache).
 func (r *Resolver) Forget(a Info) {
 	r.mu.Lock()
 	delete(r.cache, a)
+	if r.opts.Cache != nil {
+		r.refetch[a] = struct{}{}
+	}
 	r.mu.Unlock()
 }
 
@@ -313,8 +322,9 @@ func (r *Resolver) region(ctx context.Context, a Info) string {
 	return r.detected
 }
 
-// discover performs the network part of Resolve.
-func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
+// discover performs the fetching part of Resolve, getting each response
+// through get (the network, or the DiscoveryCache), and checks the result.
+func (r *Resolver) discover(ctx context.Context, a Info, get getFunc) (Endpoints, error) {
 	var ep Endpoints
 	// at is where requests go: a itself, or its regional host. Instance
 	// discovery does not know regional hosts, so it is skipped (as in MSAL).
@@ -323,7 +333,7 @@ func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 		at.Host = host
 		ep.Aliases = []string{host, a.Host}
 	} else if r.instanceDiscovery(a) {
-		aliases, err := r.discoverInstance(ctx, a)
+		aliases, err := r.discoverInstance(ctx, a, get)
 		if err != nil {
 			return Endpoints{}, err
 		}
@@ -339,7 +349,7 @@ func (r *Resolver) discover(ctx context.Context, a Info) (Endpoints, error) {
 		docURL = a.Issuer + "/.well-known/openid-configuration"
 	}
 	var doc oidcDocument
-	if err := r.client.GetJSON(ctx, docURL, &doc); err != nil {
+	if err := get(ctx, docURL, &doc); err != nil {
 		return Endpoints{}, fmt.Errorf("authority %s: %w: %w", a.URL(), ErrDiscovery, err)
 	}
 	if a.Kind == Entra || a.Kind == ADFS {
@@ -388,7 +398,7 @@ func (r *Resolver) instanceDiscovery(a Info) bool {
 // discoverInstance asks Entra whether a's host is a valid instance and returns
 // its aliases. Microsoft hosts are asked directly; others go to
 // InstanceDiscoveryURL.
-func (r *Resolver) discoverInstance(ctx context.Context, a Info) ([]string, error) {
+func (r *Resolver) discoverInstance(ctx context.Context, a Info, get getFunc) ([]string, error) {
 	endpoint := r.opts.InstanceDiscoveryURL
 	if a.IsMicrosoftHost() {
 		endpoint = a.Scheme + "://" + a.Host + "/common/discovery/instance"
@@ -398,7 +408,7 @@ func (r *Resolver) discoverInstance(ctx context.Context, a Info) ([]string, erro
 		"authorization_endpoint": {"https://" + a.Host + "/" + a.Tenant + "/oauth2/v2.0/authorize"},
 	}
 	var md instanceMetadata
-	if err := r.client.GetJSON(ctx, endpoint+"?"+q.Encode(), &md); err != nil {
+	if err := get(ctx, endpoint+"?"+q.Encode(), &md); err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) && we.OAuthError == "invalid_instance" {
 			return nil, fmt.Errorf("authority %s: %w: %w: %w", a.URL(), ErrDiscovery, ErrInvalidInstance, err)
