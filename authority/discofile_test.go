@@ -326,3 +326,44 @@ func TestDiscoveryFileRemoveAndEntries(t *testing.T) {
 		t.Error("DiscoveryFileBeside")
 	}
 }
+
+// BenchmarkResolveNewProcess is the discovery a new process pays for one
+// authority (a new Resolver each time): from the network at a loopback TLS
+// server (instance discovery and the document, connections reused), or from
+// a DiscoveryFile that holds both.
+func BenchmarkResolveNewProcess(b *testing.B) {
+	d := &discoIDP{}
+	d.idp = newIDP(b, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/common/discovery/instance" {
+			fmt.Fprint(w, `{"metadata":[]}`)
+			return
+		}
+		fmt.Fprint(w, entraDoc(d.URL))
+	})
+	a, err := Parse(d.URL+"/contoso.example", ParseOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), DiscoveryFileName)
+	var logs bytes.Buffer
+	r, _ := d.resolver(path, &logs)
+	if _, err := r.Resolve(context.Background(), a); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"network", "file"} {
+		b.Run(mode, func(b *testing.B) {
+			for range b.N {
+				o := ResolverOptions{ValidateAuthority: true, InstanceDiscoveryURL: d.URL + "/common/discovery/instance"}
+				if mode == "file" {
+					o.Cache = NewDiscoveryFile(path, DiscoveryFileOptions{})
+				}
+				if _, err := NewResolver(wireFor(d.Client()), o).Resolve(context.Background(), a); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	if n := d.requests(); n < 2 {
+		b.Fatalf("%d requests", n)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/appcred/appcred"
+	"github.com/appcred/appcred/authority"
 	"github.com/appcred/appcred/cache"
 	"github.com/appcred/appcred/cache/filestore"
 	"github.com/appcred/appcred/cache/redisstore"
@@ -74,6 +75,9 @@ type openedCache struct {
 	store  cache.Store
 	source string // the file's path or the Redis URL without its password
 	close  func() error
+	// discovery is the discovery file beside a token cache file (nil for
+	// Redis): read only when a token has to be requested.
+	discovery *authority.DiscoveryFile
 }
 
 // openCache opens the store f selects. Errors name the flag or variable at
@@ -107,7 +111,8 @@ func openCache(f cacheFlags) (*openedCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", flag, loc, err)
 	}
-	return &openedCache{store: s, source: loc, close: func() error { return nil }}, nil
+	return &openedCache{store: s, source: loc, close: func() error { return nil },
+		discovery: authority.NewDiscoveryFile(authority.DiscoveryFileBeside(loc), authority.DiscoveryFileOptions{})}, nil
 }
 
 // openRedis connects to the Redis URL loc (given by flag) lazily: the first
@@ -176,7 +181,11 @@ func cacheOption(f cacheFlags) ([]appcred.Option, func() error, error) {
 			cache.Leaser
 		}{freshOnly{c.store}, l}
 	}
-	return []appcred.Option{appcred.WithCacheStore(s)}, c.close, nil
+	opts := []appcred.Option{appcred.WithCacheStore(s)}
+	if c.discovery != nil {
+		opts = append(opts, appcred.WithDiscoveryCache(c.discovery))
+	}
+	return opts, c.close, nil
 }
 
 func newCacheCmd() *cobra.Command {
@@ -185,7 +194,9 @@ func newCacheCmd() *cobra.Command {
 		Short: "List or purge the tokens \"appcred token\" cached (never shows token values)",
 		Long: `List or purge the token cache "appcred token" uses: by default the file
 ` + displayDefaultCache() + ` (MSAL's cache format, mode 0600), else --cache FILE, --cache redis://… or $` + envCache + `.
-An encrypted cache needs the same --cache-key-env as the token command. Token values are never shown.`,
+An encrypted cache needs the same --cache-key-env as the token command. Token values are never shown.
+Beside a cache file, ` + authority.DiscoveryFileName + ` keeps the authority's discovery results for 24 hours: "list"
+shows them, "purge" without --client-id removes them too.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newCacheListCmd(), newCachePurgeCmd())
@@ -216,14 +227,17 @@ func newCacheListCmd() *cobra.Command {
 			if err := checkOutput(output, outText, outJSON); err != nil {
 				return err
 			}
-			entries, err := listCache(cmd.Context(), f)
+			entries, disco, err := listCache(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
 			if output == outJSON {
 				return printJSON(cmd.OutOrStdout(), entries)
 			}
-			return printCacheTable(cmd.OutOrStdout(), entries)
+			if err := printCacheTable(cmd.OutOrStdout(), entries); err != nil {
+				return err
+			}
+			return printDiscovery(cmd.OutOrStdout(), cmd.ErrOrStderr(), disco)
 		},
 	}
 	addCacheFlags(cmd, &f)
@@ -231,20 +245,21 @@ func newCacheListCmd() *cobra.Command {
 	return cmd
 }
 
-// listCache reads every unexpired token's key and expiry from the store.
-func listCache(ctx context.Context, f cacheFlags) ([]cacheEntry, error) {
+// listCache reads every unexpired token's key and expiry from the store,
+// and returns the discovery file beside it (nil for Redis).
+func listCache(ctx context.Context, f cacheFlags) ([]cacheEntry, *authority.DiscoveryFile, error) {
 	c, err := openCache(f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { _ = c.close() }()
 	l, ok := c.store.(cache.Lister)
 	if !ok {
-		return nil, fmt.Errorf("cache %s cannot list its keys", c.source)
+		return nil, nil, fmt.Errorf("cache %s cannot list its keys", c.source)
 	}
 	keys, err := l.Keys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cache %s: %w", c.source, err)
+		return nil, nil, fmt.Errorf("cache %s: %w", c.source, err)
 	}
 	entries := []cacheEntry{}
 	for _, k := range keys {
@@ -254,7 +269,7 @@ func listCache(ctx context.Context, f cacheFlags) ([]cacheEntry, error) {
 		}
 		t, err := c.store.Get(ctx, k)
 		if err != nil {
-			return nil, fmt.Errorf("cache %s: %w", c.source, err)
+			return nil, nil, fmt.Errorf("cache %s: %w", c.source, err)
 		}
 		if t == nil {
 			continue // expired or removed meanwhile
@@ -267,7 +282,30 @@ func listCache(ctx context.Context, f cacheFlags) ([]cacheEntry, error) {
 		return strings.Compare(a.ClientID+"|"+a.Authority+"|"+a.Tenant+"|"+strings.Join(a.Scopes, " "),
 			b.ClientID+"|"+b.Authority+"|"+b.Tenant+"|"+strings.Join(b.Scopes, " "))
 	})
-	return entries, nil
+	return entries, c.discovery, nil
+}
+
+// printDiscovery lists the cached discovery documents (URL and age; they hold
+// no secrets), if any; a damaged file is a warning on errw.
+func printDiscovery(w, errw io.Writer, df *authority.DiscoveryFile) error {
+	if df == nil {
+		return nil
+	}
+	entries, err := df.Entries()
+	if err != nil {
+		_, err = fmt.Fprintf(errw, "warning: %v (the next token request rewrites it)\n", err)
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nDISCOVERY (%s)\tFETCHED\n", df.Path())
+	now := time.Now()
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\n", e.URL, relative(e.Fetched, now))
+	}
+	return tw.Flush()
 }
 
 // printCacheTable prints entries as an aligned table.
@@ -308,7 +346,16 @@ func newCachePurgeCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("cache %s: %w", c.source, err)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed %d cached token(s) from %s\n", n, c.source)
+			if _, err = fmt.Fprintf(cmd.OutOrStdout(), "removed %d cached token(s) from %s\n", n, c.source); err != nil {
+				return err
+			}
+			if c.discovery == nil || strings.TrimSpace(clientID) != "" {
+				return nil // discovery results are not any one application's
+			}
+			if n, err = c.discovery.Remove(); err != nil {
+				return fmt.Errorf("discovery cache %s: %w", c.discovery.Path(), err)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed %d cached discovery document(s) from %s\n", n, c.discovery.Path())
 			return err
 		},
 	}

@@ -55,7 +55,9 @@ OpenID Connect issuer, no tenant) the scope is sent as given.
 Tokens are cached, as az does, until shortly before they expire: by default in ` + displayDefaultCache() + `
 (MSAL's cache format, mode 0600), else in --cache FILE, in Redis with --cache redis://host:port/db
 (rediss:// for TLS; put a password in $` + envCache + ` rather than on the command line) or wherever $` + envCache + `
-points; --cache-key-env VAR encrypts it (AES-256-GCM), --no-cache skips it. See "appcred cache".`,
+points; --cache-key-env VAR encrypts it (AES-256-GCM), --no-cache skips it. See "appcred cache".
+With a cache file, the authority's discovery results are kept for 24 hours in ` + authority.DiscoveryFileName + ` beside
+it (never encrypted: they hold no secrets), so a run that needs a new token makes just the token request.`,
 		Example: `  export AZURE_TENANT_ID=... AZURE_CLIENT_ID=... AZURE_CLIENT_SECRET=...
   appcred token --scope https://graph.microsoft.com
   curl -H "$(appcred token --scope api://orders --output header)" https://orders.example.com/
