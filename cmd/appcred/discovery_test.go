@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,7 +19,7 @@ import (
 func (c *counted) requests() int64 { return c.posts.Load() + c.gets.Load() }
 
 // makeDue marks every token in the cache file as due for refresh.
-func makeDue(t *testing.T, file string) {
+func makeDue(t testing.TB, file string) {
 	t.Helper()
 	s, err := filestore.Open(file, filestore.Options{})
 	if err != nil {
@@ -146,4 +147,36 @@ func TestTokenDiscoveryCacheDefaultAndNoCache(t *testing.T) {
 	if c.gets.Load() == gets {
 		t.Error("--no-cache used the discovery file")
 	}
+}
+
+// BenchmarkTokenNewToken is one "appcred token" process that must request a
+// token: with its cached token due for refresh (the discovery file answers
+// discovery: one request) and with --no-cache (discovery and the token
+// request), against the shared local authority.
+func BenchmarkTokenNewToken(b *testing.B) {
+	file := filepath.Join(b.TempDir(), "tokens.json")
+	args := []string{"token", "--scope", seed.Scope, "--secret-env", "SEED_SECRET", "-o", "raw", "--tenant", seed.TenantID,
+		"--client-id", seed.ClientID, "--authority-host", auth.URL(), "--ca-file", auth.CAFile()}
+	env := append(os.Environ(), "SEED_SECRET="+seed.ClientSecret, "XDG_CACHE_HOME="+b.TempDir(), envCache+"=")
+	run := func(b *testing.B, args ...string) {
+		cmd := exec.Command(binPath, args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("appcred %v: %v\n%s", args, err, out)
+		}
+	}
+	run(b, append(args, "--cache", file)...) // fills the token and discovery files
+	b.Run("due-discovery-file", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			makeDue(b, file)
+			b.StartTimer()
+			run(b, append(args, "--cache", file)...)
+		}
+	})
+	b.Run("no-cache", func(b *testing.B) {
+		for range b.N {
+			run(b, append(args, "--no-cache")...)
+		}
+	})
 }
