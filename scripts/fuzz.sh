@@ -18,7 +18,8 @@ done)
 echo "fuzz: $(echo "$targets" | wc -l) targets, $FUZZTIME each, $FUZZJOBS at a time, logs in $FUZZLOGS"
 
 run_one() {
-  local d=$1 t=$2 log="$FUZZLOGS/$2.log" parallel=()
+  local d=$1 t=$2 parallel=()
+  local log="$FUZZLOGS/$(basename "$d")-$t.log" # two packages may both have a FuzzDecode
   [ "$FUZZJOBS" -gt 1 ] && parallel=(-parallel 1)
   if (cd "$d" && $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZE" \
       "${parallel[@]}" .) >"$log" 2>&1; then
