@@ -25,11 +25,15 @@ type claimsRequest struct {
 	// acrs are the authentication context class references of
 	// access_token.acrs ("value" or "values"); the local authority satisfies any.
 	acrs []string
+	// polids are the conditional-access policy ids of access_token.polids
+	// (a challenge relayed from interaction_required): asking for an app's
+	// MFA policy id is a sign-in with (simulated) multi-factor authentication.
+	polids []string
 }
 
 // parseClaims reads a claims request: a JSON object whose "access_token"
-// member, if present, is an object. Of that object it reads xms_cc, acrs and
-// nbf and ignores other claims, as Entra ignores claims it does not know.
+// member, if present, is an object. Of that object it reads xms_cc, acrs,
+// polids and nbf and ignores other claims, as Entra ignores claims it does not know.
 // An nbf value (the time of a revocation event in a CAE challenge) more than
 // ClockSkew after now cannot be satisfied by a token issued now.
 func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
@@ -46,6 +50,7 @@ func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
 		return nil, badClaims("its 'access_token' member must be a JSON object")
 	}
 	cr := &claimsRequest{}
+	var e *Error
 	if raw, has := at["xms_cc"]; has {
 		vals, e := claimValues("xms_cc", raw, false)
 		if e != nil {
@@ -66,6 +71,11 @@ func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
 			if !slices.Contains(cr.acrs, v) {
 				cr.acrs = append(cr.acrs, v)
 			}
+		}
+	}
+	if raw, has := at["polids"]; has {
+		if cr.polids, e = claimValues("polids", raw, false); e != nil {
+			return nil, e
 		}
 	}
 	if raw, has := at["nbf"]; has {
