@@ -33,7 +33,8 @@ type claimsRequest struct {
 
 // parseClaims reads a claims request: a JSON object whose "access_token"
 // member, if present, is an object. Of that object it reads xms_cc, acrs,
-// polids and nbf and ignores other claims, as Entra ignores claims it does not know.
+// polids and nbf and ignores other claims, as Entra ignores claims it does
+// not know.
 // An nbf value (the time of a revocation event in a CAE challenge) more than
 // ClockSkew after now cannot be satisfied by a token issued now.
 func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
@@ -50,7 +51,6 @@ func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
 		return nil, badClaims("its 'access_token' member must be a JSON object")
 	}
 	cr := &claimsRequest{}
-	var e *Error
 	if raw, has := at["xms_cc"]; has {
 		vals, e := claimValues("xms_cc", raw, false)
 		if e != nil {
@@ -74,9 +74,11 @@ func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
 		}
 	}
 	if raw, has := at["polids"]; has {
-		if cr.polids, e = claimValues("polids", raw, false); e != nil {
+		vals, e := claimValues("polids", raw, false)
+		if e != nil {
 			return nil, e
 		}
+		cr.polids = vals
 	}
 	if raw, has := at["nbf"]; has {
 		if e := checkNBF(raw, now); e != nil {

@@ -28,8 +28,9 @@ type userMint struct {
 // claimsUserV2 are the claims of a v2 delegated access token (entra-protocol.md §6.3).
 type claimsUserV2 struct {
 	stdClaims
-	// Amr is set only after MFA: Entra's v2 tokens keep it in the opaque
-	// "aio", which this authority does not issue.
+	// Amr is set only after MFA: Entra's v2 access tokens have no amr
+	// (entra-protocol.md §6.1); this authority adds it so that an
+	// on-behalf-of request can tell an assertion from an MFA sign-in.
 	Amr               []string `json:"amr,omitempty"`
 	Azp               string   `json:"azp"`
 	Azpacr            string   `json:"azpacr"`
