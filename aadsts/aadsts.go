@@ -35,6 +35,11 @@ const (
 	// failed signature validation, is for another audience or tenant, or is
 	// not a user token.
 	UserAssertionInvalid Code = 50013
+	// UserStrongAuthEnrollmentRequired: interaction_required, a
+	// conditional-access policy of the resource requires multi-factor
+	// authentication; the error carries a claims challenge ("polids") for the
+	// user's client to satisfy.
+	UserStrongAuthEnrollmentRequired Code = 50079
 	// InvalidUserCredentials: invalid_grant, invalid user name or password.
 	InvalidUserCredentials Code = 50126
 	// ConsentRequired: invalid_grant (suberror consent_required), the app is

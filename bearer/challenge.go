@@ -1,6 +1,9 @@
 package bearer
 
-import "strings"
+import (
+	"encoding/base64"
+	"strings"
+)
 
 // Challenge is one authentication challenge of a WWW-Authenticate header
 // (RFC 9110 §11.6.1): a scheme and its parameters.
@@ -146,4 +149,44 @@ func (p *parser) params(c *Challenge) {
 		}
 		c.Params[strings.ToLower(name)] = val
 	}
+}
+
+// InsufficientClaimsChallenge is the WWW-Authenticate value with which a
+// resource (or a middle tier relaying appcred.ClaimsChallengeError) asks its
+// caller for a token carrying claims, a JSON claims request:
+//
+//	Bearer authorization_uri="<authorizationURI>", error="insufficient_claims", claims="<base64 of claims>"
+//
+// The claims are standard base64 with padding (what azcore and
+// ClaimsChallenge decode); authorization_uri is left out when empty. Send it
+// with status 401.
+func InsufficientClaimsChallenge(authorizationURI, claims string) string {
+	var b strings.Builder
+	b.WriteString("Bearer ")
+	if authorizationURI != "" {
+		b.WriteString(`authorization_uri=`)
+		writeQuoted(&b, authorizationURI)
+		b.WriteString(", ")
+	}
+	b.WriteString(`error="insufficient_claims", claims="`)
+	b.WriteString(base64.StdEncoding.EncodeToString([]byte(claims)))
+	b.WriteByte('"')
+	return b.String()
+}
+
+// writeQuoted writes s as an RFC 9110 quoted-string, escaping '"' and '\'
+// and dropping control characters, which a header value cannot carry.
+func writeQuoted(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
 }

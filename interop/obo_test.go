@@ -317,3 +317,38 @@ func TestAzureIdentityPythonOnBehalfOf(t *testing.T) {
 		})
 	}
 }
+
+// TestMSALPythonOnBehalfOfClaimsChallenge: for a downstream API with
+// require_mfa, MSAL Python 1.21's acquire_token_on_behalf_of returns the
+// authority's interaction_required answer with its claims challenge in the
+// result, as a middle tier needs to relay it.
+func TestMSALPythonOnBehalfOfClaimsChallenge(t *testing.T) {
+	t.Parallel()
+	py := pythonInterpreter(t)
+	o := startOBO(t)
+	payroll, err := o.a.AddApp(o.seed.TenantID, directory.App{DisplayName: "payroll", IdentifierURIs: []string{"api://payroll"},
+		Scopes: []string{"Payroll.Read"}, AccessTokenVersion: 2, RequireMFA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.a.Consent(o.seed.TenantID, o.middle, "api://payroll", "Payroll.Read"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{"authority": o.a.URL(), "tenant": o.seed.TenantID, "user_token": o.userToken, "username": o.upn,
+		"middle_client_id": o.middle, "middle_secret": o.middleSecret, "downstream_scope": "api://payroll/Payroll.Read"}
+	var out struct {
+		Versions   map[string]string `json:"versions"`
+		Error      string            `json:"error"`
+		OAuthError string            `json:"oauth_error"`
+		ErrorCodes []int             `json:"error_codes"`
+		Claims     string            `json:"claims"`
+		OBOToken   string            `json:"obo_token"`
+	}
+	runPythonJSON(t, py, "msal_obo.py", o.a.CAFile(), cfg, &out, o.userToken, o.middleSecret)
+	t.Logf("msal_obo.py: %v", out.Versions)
+	want := `{"access_token":{"polids":{"essential":true,"values":["` + payroll.MFAPolicyID() + `"]}}}`
+	if out.OBOToken != "" || out.OAuthError != "interaction_required" || !slices.Equal(out.ErrorCodes, []int{50079}) || out.Claims != want {
+		t.Fatalf("MSAL Python's result: error %q (%s), codes %v, claims %q; want interaction_required, [50079], %q",
+			out.OAuthError, out.Error, out.ErrorCodes, out.Claims, want)
+	}
+}

@@ -25,11 +25,16 @@ type claimsRequest struct {
 	// acrs are the authentication context class references of
 	// access_token.acrs ("value" or "values"); the local authority satisfies any.
 	acrs []string
+	// polids are the conditional-access policy ids of access_token.polids
+	// (a challenge relayed from interaction_required): asking for an app's
+	// MFA policy id is a sign-in with (simulated) multi-factor authentication.
+	polids []string
 }
 
 // parseClaims reads a claims request: a JSON object whose "access_token"
-// member, if present, is an object. Of that object it reads xms_cc, acrs and
-// nbf and ignores other claims, as Entra ignores claims it does not know.
+// member, if present, is an object. Of that object it reads xms_cc, acrs,
+// polids and nbf and ignores other claims, as Entra ignores claims it does
+// not know.
 // An nbf value (the time of a revocation event in a CAE challenge) more than
 // ClockSkew after now cannot be satisfied by a token issued now.
 func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
@@ -67,6 +72,13 @@ func parseClaims(s string, now time.Time) (*claimsRequest, *Error) {
 				cr.acrs = append(cr.acrs, v)
 			}
 		}
+	}
+	if raw, has := at["polids"]; has {
+		vals, e := claimValues("polids", raw, false)
+		if e != nil {
+			return nil, e
+		}
+		cr.polids = vals
 	}
 	if raw, has := at["nbf"]; has {
 		if e := checkNBF(raw, now); e != nil {

@@ -20,6 +20,8 @@ func FuzzParseClaims(f *testing.F) {
 		`{"access_token":{"acrs":{"essential":true,"value":"c1","values":["c1","c2"]}}}`,
 		`{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}`,
 		`{"access_token":{"nbf":{"essential":true,"value":99999999999}}}`,
+		`{"access_token":{"polids":{"essential":true,"values":["9ab03e19-ed42-4168-b6b7-7001fb3e933a"]}}}`,
+		`{"access_token":{"polids":{"values":"x"}}}`, `{"access_token":{"polids":{"value":"x"}}}`,
 		`{"access_token":null}`, `[]`, `null`, ``, `{"id_token":{}}`,
 	} {
 		f.Add(s)
@@ -43,8 +45,13 @@ func FuzzParseClaims(f *testing.F) {
 				t.Fatalf("claims %q: acrs %q", s, cr.acrs)
 			}
 		}
-		if len(cr.acrs) > maxClaimValues || len(cr.xmsCC) > maxClaimValues {
-			t.Fatalf("claims %q: %d acrs, %d xms_cc values", s, len(cr.acrs), len(cr.xmsCC))
+		for _, v := range cr.polids {
+			if v == "" || len(v) > maxClaimValueLen {
+				t.Fatalf("claims %q: polids %q", s, cr.polids)
+			}
+		}
+		if len(cr.acrs) > maxClaimValues || len(cr.xmsCC) > maxClaimValues || len(cr.polids) > maxClaimValues {
+			t.Fatalf("claims %q: %d acrs, %d xms_cc, %d polids values", s, len(cr.acrs), len(cr.xmsCC), len(cr.polids))
 		}
 	})
 }

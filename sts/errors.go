@@ -23,6 +23,9 @@ type Error struct {
 	Codes []aadsts.Code
 	// Message is the text after "AADSTSnnnn: ".
 	Message string
+	// Claims is a claims challenge (a JSON claims request) sent with an
+	// interaction_required error, for the user's client to satisfy.
+	Claims string
 }
 
 // Error renders "AADSTSnnnn: message", or just the message (or the OAuth
@@ -82,6 +85,7 @@ const (
 	codeBadUserCredentials  = aadsts.InvalidUserCredentials
 	codeConsentRequired     = aadsts.ConsentRequired
 	codeInvalidGrant        = aadsts.InvalidGrant
+	codeMFARequired         = aadsts.UserStrongAuthEnrollmentRequired
 )
 
 // errorBody is the JSON body of an Entra error (entra-protocol.md §5.2).
@@ -93,6 +97,7 @@ type errorBody struct {
 	TraceID       string        `json:"trace_id"`
 	CorrelationID string        `json:"correlation_id"`
 	ErrorURI      string        `json:"error_uri"`
+	Claims        string        `json:"claims,omitempty"`
 }
 
 // entraTimestamp formats t as Entra does in error bodies: "2016-01-09 02:02:12Z".
@@ -121,6 +126,7 @@ func writeError(w http.ResponseWriter, rc *reqCtx, e *Error) {
 		TraceID:       rc.traceID,
 		CorrelationID: rc.correlationID,
 		ErrorURI:      "https://" + rc.host + "/error?code=" + code,
+		Claims:        e.Claims,
 	}
 	b, err := json.Marshal(body)
 	if err != nil { // cannot happen: only strings and ints

@@ -33,6 +33,7 @@ type refreshRecord struct {
 	tenant, client, oid string
 	resource            string   // the resource as the client named it
 	scp                 []string // the scopes granted then
+	mfa                 bool     // the sign-in included multi-factor authentication
 	expires             time.Time
 }
 

@@ -155,7 +155,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		}
 	}
 	if req.grantType != "client_credentials" {
-		a.userGrant(w, rc, snap, t, req, seg, v1)
+		a.userGrant(w, rc, snap, t, req, cr, seg, v1)
 		return
 	}
 	client, acr, e := a.authenticate(t, req, rc, seg, v1)

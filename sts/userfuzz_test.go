@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/directory"
 	"github.com/appcred/appcred/sts/pki"
 )
 
@@ -69,8 +70,9 @@ func (fa *fuzzAuthority) post(t testing.TB, form string, v1 bool) (int, map[stri
 }
 
 // FuzzUserGrantRequest drives the password and on-behalf-of request parsing
-// with arbitrary fields: every answer is a token or an Entra error, and none
-// echoes alice's password or the user token.
+// with arbitrary fields: every answer is a token or an Entra error, none
+// echoes alice's password or the user token, and an interaction_required
+// answer (an API with require_mfa) carries a JSON claims challenge.
 //
 //	go test -run '^$' -fuzz FuzzUserGrantRequest -fuzztime 60s ./sts/
 func FuzzUserGrantRequest(f *testing.F) {
@@ -82,6 +84,20 @@ func FuzzUserGrantRequest(f *testing.F) {
 	}
 	user := body["access_token"].(string)
 	obo := fa.oboForm(user, fa.ordersScope+" openid profile offline_access")
+	payroll, err := fa.a.AddApp(fa.seed.TenantID, directory.App{IdentifierURIs: []string{"api://payroll"},
+		Scopes: []string{"Payroll.Read"}, RequireMFA: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, app := range []string{fa.cli, fa.middle} {
+		if err := fa.a.Consent(fa.seed.TenantID, app, "api://payroll", "Payroll.Read"); err != nil {
+			f.Fatal(err)
+		}
+	}
+	mfaPW := fa.passwordForm(fa.cli, "api://payroll/Payroll.Read")
+	mfaPW.Set("claims", `{"access_token":{"polids":{"essential":true,"values":["`+payroll.MFAPolicyID()+`"]}}}`)
+	f.Add(mfaPW.Encode(), false)
+	f.Add(fa.oboForm(user, "api://payroll/Payroll.Read offline_access").Encode(), false)
 	f.Add(pw.Encode(), false)
 	f.Add(obo.Encode(), false)
 	f.Add(obo.Encode()+"&resource="+url.QueryEscape(fa.legacyURI), true)
@@ -89,9 +105,12 @@ func FuzzUserGrantRequest(f *testing.F) {
 	f.Add("grant_type=refresh_token&client_id="+fa.cli+"&refresh_token=%00&scope=/", true)
 	f.Add("grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&requested_token_use=on_behalf_of&assertion=a.b.c&client_id="+fa.middle, false)
 	f.Fuzz(func(t *testing.T, form string, v1 bool) {
-		_, _, raw := fa.post(t, form, v1)
+		_, body, raw := fa.post(t, form, v1)
 		if strings.Contains(raw, alicePassword) || strings.Contains(raw, user) {
 			t.Fatalf("the answer echoes the password or the user assertion")
+		}
+		if claims, _ := body["claims"].(string); body["error"] == "interaction_required" && !json.Valid([]byte(claims)) {
+			t.Fatalf("interaction_required without a JSON claims challenge: %s", raw)
 		}
 	})
 }

@@ -40,9 +40,11 @@ func readUserGrantFields(form url.Values) userGrantFields {
 // userGrant answers the password, on-behalf-of and refresh-token grants with
 // a delegated access token for the user, plus a refresh token when
 // offline_access was asked and an id_token and client_info when openid or
-// profile were asked. A claims request has been checked; its contents are
-// not used in user tokens.
-func (a *Authority) userGrant(w http.ResponseWriter, rc *reqCtx, snap *snapshot, t *directory.TenantIndex, req *tokenRequest, seg string, v1 bool) {
+// profile were asked. Of a claims request (cr, nil when none) it honours an
+// MFA policy id (see asksMFA); a resource with require_mfa gets a token only
+// for a sign-in with MFA, else interaction_required AADSTS50079 with its
+// claims challenge.
+func (a *Authority) userGrant(w http.ResponseWriter, rc *reqCtx, snap *snapshot, t *directory.TenantIndex, req *tokenRequest, cr *claimsRequest, seg string, v1 bool) {
 	client, acr, e := a.userClient(t, req, rc, seg, v1)
 	if e != nil {
 		writeError(w, rc, e)
@@ -50,24 +52,34 @@ func (a *Authority) userGrant(w http.ResponseWriter, rc *reqCtx, snap *snapshot,
 	}
 	var u *directory.User
 	var prior *refreshRecord
+	mfa := false
 	switch req.grantType {
 	case grantPassword:
 		u, e = passwordUser(t, &req.user)
+		mfa = cr.asksMFA(t)
 	case grantJWTBearer:
-		u, e = checkOBORequest(snap, t, client, &req.user, rc)
+		u, mfa, e = checkOBORequest(snap, t, client, &req.user, rc)
 	default:
-		u, prior, e = a.redeemRefresh(t, client, &req.user, rc)
+		if u, prior, e = a.redeemRefresh(t, client, &req.user, rc); prior != nil {
+			mfa = prior.mfa
+		}
 	}
 	if e != nil {
 		writeError(w, rc, e)
 		return
 	}
 	g, e := delegatedScopes(t, client, req, v1, prior)
+	if e == nil && g.resource.RequireMFA && !mfa {
+		if prior != nil { // the refresh token stays good for what it can do
+			a.refresh.put(req.user.refreshToken, *prior)
+		}
+		e = mfaRequired(g.resource)
+	}
 	if e != nil {
 		writeError(w, rc, e)
 		return
 	}
-	p := userMint{host: rc.host, tenant: t, client: client, user: u, grant: g, acr: acr, now: rc.now}
+	p := userMint{host: rc.host, tenant: t, client: client, user: u, grant: g, acr: acr, mfa: mfa, now: rc.now}
 	res, err := a.mintUserResponse(snap.keys.Current(), p)
 	if err != nil {
 		a.log.Error("signing a user token", "err", err)

@@ -21,22 +21,27 @@ type userMint struct {
 	user   *directory.User
 	grant  *delegatedGrant
 	acr    string // "0" public client, "1" secret, "2" certificate
+	mfa    bool   // the sign-in included (simulated) multi-factor authentication
 	now    time.Time
 }
 
 // claimsUserV2 are the claims of a v2 delegated access token (entra-protocol.md §6.3).
 type claimsUserV2 struct {
 	stdClaims
-	Azp               string `json:"azp"`
-	Azpacr            string `json:"azpacr"`
-	Name              string `json:"name,omitempty"`
-	Oid               string `json:"oid"`
-	PreferredUsername string `json:"preferred_username"`
-	Scp               string `json:"scp"`
-	Sub               string `json:"sub"`
-	Tid               string `json:"tid"`
-	Uti               string `json:"uti"`
-	Ver               string `json:"ver"`
+	// Amr is set only after MFA: Entra's v2 access tokens have no amr
+	// (entra-protocol.md §6.1); this authority adds it so that an
+	// on-behalf-of request can tell an assertion from an MFA sign-in.
+	Amr               []string `json:"amr,omitempty"`
+	Azp               string   `json:"azp"`
+	Azpacr            string   `json:"azpacr"`
+	Name              string   `json:"name,omitempty"`
+	Oid               string   `json:"oid"`
+	PreferredUsername string   `json:"preferred_username"`
+	Scp               string   `json:"scp"`
+	Sub               string   `json:"sub"`
+	Tid               string   `json:"tid"`
+	Uti               string   `json:"uti"`
+	Ver               string   `json:"ver"`
 }
 
 // claimsUserV1 are the claims of a v1 delegated access token.
@@ -98,13 +103,17 @@ func (a *Authority) mintUserResponse(key *pki.SigningKey, p userMint) (*tokenRes
 	var payload []byte
 	header := key.HeaderV2
 	if g.resource.TokenVersion() == 2 {
-		payload, err = json.Marshal(claimsUserV2{stdClaims: std(g.resource.ClientID, issV2),
+		var amr []string
+		if p.mfa {
+			amr = amrOf(true)
+		}
+		payload, err = json.Marshal(claimsUserV2{stdClaims: std(g.resource.ClientID, issV2), Amr: amr,
 			Azp: p.client.ClientID, Azpacr: p.acr, Name: u.DisplayName, Oid: u.ObjectID, PreferredUsername: u.UPN,
 			Scp: scp, Sub: sub, Tid: tid, Uti: uti, Ver: "2.0"})
 	} else {
 		header = key.HeaderV1
 		payload, err = json.Marshal(claimsUserV1{stdClaims: std(g.requested, "https://sts.windows.net/"+tid+"/"),
-			Acr: "1", Amr: []string{"pwd"}, Appid: p.client.ClientID, Appidacr: p.acr,
+			Acr: "1", Amr: amrOf(p.mfa), Appid: p.client.ClientID, Appidacr: p.acr,
 			Name: u.DisplayName, Oid: u.ObjectID, Scp: scp, Sub: sub, Tid: tid, UniqueName: u.UPN, Upn: u.UPN,
 			Uti: uti, Ver: "1.0"})
 	}
@@ -128,7 +137,7 @@ func (a *Authority) mintUserResponse(key *pki.SigningKey, p userMint) (*tokenRes
 		out.clientInfo = base64.RawURLEncoding.EncodeToString(ci)
 	}
 	if g.asked("offline_access") {
-		rec := refreshRecord{tenant: tid, client: p.client.ClientID, oid: u.ObjectID, resource: g.requested, scp: g.scp}
+		rec := refreshRecord{tenant: tid, client: p.client.ClientID, oid: u.ObjectID, resource: g.requested, scp: g.scp, mfa: p.mfa}
 		if out.refreshToken, err = a.refresh.issue(rec, p.now); err != nil {
 			return nil, err
 		}

@@ -370,6 +370,8 @@ func newAppCmd() *cobra.Command {
 	f.StringSliceVar(&spec.OptionalClaims, "optional-claim", nil, "optional claim the app as a resource wants in its tokens: xms_cc (repeatable)")
 	f.StringSliceVar(&spec.Scopes, "scope", nil, "delegated scope the app exposes as an API, e.g. access_as_user (repeatable)")
 	f.BoolVar(&spec.PublicClient, "public-client", false, "a public client (no credential; password and refresh-token grants)")
+	f.BoolVar(&spec.RequireMFA, "require-mfa", false, "as an API, require multi-factor authentication for user tokens (a conditional-access policy: "+
+		"without MFA, token requests get interaction_required AADSTS50079 with a claims challenge)")
 	f.BoolVar(&multiTenant, "multi-tenant", false, "sign-in audience AzureADMultipleOrgs: other tenants may consent to the app (authority consent --tenant B --app ID)")
 	cmd.AddCommand(add, newAppRemoveCmd())
 	return cmd

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -153,13 +154,20 @@ With --api: consent --app to the delegated --scope values of that API in --tenan
 // newUserTokenCmd is "appcred authority user-token": a user's access token
 // from a running authority through the password grant, printed alone.
 func newUserTokenCmd() *cobra.Command {
-	var state, authority, tenant, user, clientID, scope, passwordEnv, secretEnv string
+	var state, authority, tenant, user, clientID, scope, passwordEnv, secretEnv, claims string
 	cmd := &cobra.Command{
 		Use:   "user-token",
 		Short: "Print a user's access token from a running authority (password grant; for scripts)",
 		Long: `Ask a running local authority for a user's access token with the password grant and print it.
 The password is read from --password-env (default ` + defaultPasswordEnv + `); a confidential client's secret from
---client-secret-env. The authority's CA is read from the state directory.`,
+--client-secret-env. The authority's CA is read from the state directory.
+
+--claims sends a claims request (JSON), such as the challenge an on-behalf-of request for an API with
+require_mfa got (interaction_required AADSTS50079, relayed by the middle tier as 401 WWW-Authenticate
+insufficient_claims): claims naming the API's policy sign the user in with simulated multi-factor
+authentication, and the token's amr is ["pwd","mfa"]:
+
+  appcred authority user-token --tenant T --user alice@contoso.test --client-id CLI     --scope api://middle/access_as_user     --claims '{"access_token":{"polids":{"essential":true,"values":["<policy id>"]}}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenant == "" || user == "" || clientID == "" || scope == "" {
@@ -171,6 +179,12 @@ The password is read from --password-env (default ` + defaultPasswordEnv + `); a
 			}
 			form := url.Values{"grant_type": {"password"}, "client_id": {clientID}, "username": {user},
 				"password": {pw}, "scope": {scope}}
+			if claims != "" {
+				if !json.Valid([]byte(claims)) {
+					return errors.New("--claims is not valid JSON (want a claims request, e.g. the claims of an interaction_required answer)")
+				}
+				form.Set("claims", claims)
+			}
 			if secretEnv != "" {
 				sec, err := envValue(secretEnv, "client secret")
 				if err != nil {
@@ -188,6 +202,10 @@ The password is read from --password-env (default ` + defaultPasswordEnv + `); a
 			}
 			endpoint := strings.TrimRight(authority, "/") + "/" + url.PathEscape(tenant) + "/oauth2/v2.0/token"
 			res, err := wire.New(wire.DefaultHTTPClient(ca)).PostForm(cmd.Context(), endpoint, form, nil)
+			var we *wire.Error
+			if errors.As(err, &we) && we.Claims != "" {
+				return fmt.Errorf("%w\nthe authority asks for claims: sign in again with --claims '%s'", err, we.Claims)
+			}
 			if err != nil {
 				return err
 			}
@@ -204,5 +222,6 @@ The password is read from --password-env (default ` + defaultPasswordEnv + `); a
 	f.StringVar(&scope, "scope", "", "space-separated scopes, e.g. api://middle/access_as_user")
 	f.StringVar(&passwordEnv, "password-env", defaultPasswordEnv, "environment variable holding the user's password")
 	f.StringVar(&secretEnv, "client-secret-env", "", "environment variable holding the client secret (confidential clients)")
+	f.StringVar(&claims, "claims", "", "claims request (JSON) to send, e.g. the challenge of an API with require_mfa: satisfied with simulated MFA")
 	return cmd
 }

@@ -20,7 +20,8 @@ config on stdin (never argv):
 
 Prints one JSON object: {"versions": {...}, "obo_token",
 "obo_result_keys", "account", "token_requests", "silent_token_requests",
-"silent_same_token", "error"}. The user token and secret are never printed.
+"silent_same_token", "error"}; when on-behalf-of fails, also "oauth_error",
+"error_codes" and "claims" (a conditional-access challenge) of MSAL's result. The user token and secret are never printed.
 Exit status 3 with {"missing": "msal"} means the module is not installed.
 """
 
@@ -56,6 +57,9 @@ def run(cfg):
     out["token_requests"] = token_counter.tokens
     if "access_token" not in obo:
         out["error"] = "on-behalf-of: " + error_of(obo)
+        out["oauth_error"] = obo.get("error")
+        out["error_codes"] = obo.get("error_codes")
+        out["claims"] = obo.get("claims")
         return out
     out["obo_token"] = obo["access_token"]
     out["obo_result_keys"] = sorted(k for k in obo if k not in ("access_token", "refresh_token", "id_token"))

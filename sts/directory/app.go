@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Tenant is a tenant and its app registrations, as kept in directory.json,
@@ -70,6 +72,12 @@ type App struct {
 	// PublicClient marks an app without credentials (a desktop or CLI app):
 	// it may use the password and refresh-token grants without a secret.
 	PublicClient bool `json:"public_client,omitempty"`
+	// RequireMFA makes the app, as an API, require multi-factor
+	// authentication for delegated access (Entra models it as a conditional
+	// access policy): a user token for it is issued only when the user's
+	// sign-in included MFA, else the request gets interaction_required
+	// AADSTS50079 with a claims challenge naming MFAPolicyID.
+	RequireMFA bool `json:"require_mfa,omitempty"`
 	// Secrets are the app's client secrets.
 	Secrets []Secret `json:"secrets,omitempty"`
 	// Certificates are the certificates whose keys may sign the app's client assertions.
@@ -82,6 +90,13 @@ type App struct {
 
 // TokenVersion is the access token version for this app as a resource: 1 or 2.
 func (a *App) TokenVersion() int { return max(a.AccessTokenVersion, 1) }
+
+// MFAPolicyID is the id of the app's require_mfa policy, the value of the
+// "polids" claims challenge: a GUID derived from its object id, stable
+// across restarts and different per app and tenant.
+func (a *App) MFAPolicyID() string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("appcred:mfa-policy:"+strings.ToLower(a.ObjectID))).String()
+}
 
 // HasOptionalClaim reports whether the app, as a resource, opted in to the
 // optional claim name (lower case, such as OptionalClaimXmsCC).

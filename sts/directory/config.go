@@ -32,6 +32,7 @@ import (
 //	        access_token_version: 2
 //	        optional_claims: ["xms_cc"]                # put client capabilities (cp1) in its tokens
 //	        scopes: ["Orders.Read", "access_as_user"]  # delegated scopes it exposes
+//	        require_mfa: true                          # user tokens for it need MFA (conditional access)
 //	      - client_id: cccccccc-0000-0000-0000-000000000003
 //	        display_name: cli
 //	        public_client: true
@@ -50,13 +51,14 @@ import (
 //
 // Applying a config makes the directory match it for what it declares:
 // declared tenants and apps are created or updated (the config wins for
-// names, identifier URIs, roles, token version and optional claims); an app's
-// secrets, certificates and api_permissions, when the config lists them
-// (even as an empty list), become exactly those listed, and are left as they
-// are when it does not; an app an earlier config declared (its Source is
-// "config") that the config no longer declares in a tenant it declares is
-// removed, with the grants on it. Apps the admin verbs added stay. A secret
-// may also be written as an object, {secret: VALUE, expires: RFC3339 TIME}.
+// names, identifier URIs, roles, token version, optional claims, public_client
+// and require_mfa); an app's secrets, certificates and api_permissions, when
+// the config lists them (even as an empty list), become exactly those listed,
+// and are left as they are when it does not; an app an earlier config
+// declared (its Source is "config") that the config no longer declares in a
+// tenant it declares is removed, with the grants on it. Apps the admin verbs
+// added stay. A secret may also be written as an object, {secret: VALUE,
+// expires: RFC3339 TIME}.
 type Config struct {
 	// Tenants are the declared tenants and their apps.
 	Tenants []*Tenant `json:"tenants"`
@@ -288,6 +290,7 @@ func mergeApp(t *Tenant, in *App, now time.Time) (*App, []Removal, error) {
 	a.AccessTokenVersion = in.AccessTokenVersion
 	a.OptionalClaims = oc
 	a.PublicClient = in.PublicClient
+	a.RequireMFA = in.RequireMFA
 	a.SignInAudience, a.HomeTenant = in.SignInAudience, strings.ToLower(in.HomeTenant)
 	if in.Scopes != nil {
 		a.Scopes = in.Scopes

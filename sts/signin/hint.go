@@ -128,7 +128,9 @@ var fixed = map[aadsts.Code]string{
 		"middle tier (aud = its client id or identifier URI)",
 	aadsts.UserAssertionTimeRange: "the user's token has expired: get a fresh one from the calling client",
 	aadsts.InvalidGrant:           "the refresh token or grant is invalid, expired or another client's: sign in again",
-	aadsts.InternalError:          "the authority failed; see its log for the cause",
+	aadsts.UserStrongAuthEnrollmentRequired: "the API requires MFA (require_mfa): relay the claims challenge to the user's " +
+		"client, which signs in again with it (password grant with claims=…, or `appcred authority user-token --claims`)",
+	aadsts.InternalError: "the authority failed; see its log for the cause",
 }
 
 // Fixed is the directory-independent hint for code, or "".
