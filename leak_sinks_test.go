@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/appcred/appcred/sts"
@@ -30,7 +31,11 @@ func leakSinks(e *leakEnv) []leakSink {
 	if err != nil {
 		t.Fatalf("the sign-in log file: %v", err)
 	}
-	records := strings.Count(string(signins), "\n")
+	records := leakCheckSignins(t, signins)
+	rm := e.otel.collect(t)
+	if n, _ := value(rm, "appcred.cache.refreshes", attrOutcome.String(outcomeFailed)); n < 1 {
+		t.Error("the metrics show no failed background refresh")
+	}
 	if nBodies < 30 {
 		t.Fatalf("the run saw only %d HTTP responses", nBodies)
 	}
@@ -41,7 +46,7 @@ func leakSinks(e *leakEnv) []leakSink {
 		{"azcore log", e.azlog, 10},
 		{"errors", fixed(errs), 3 * 14},
 		{"error responses", func() string { return run.bodiesWhere(false) }, 15},
-		{"metrics", fixed(metricsText(t, e.otel)), 6},
+		{"metrics", fixed(metricsText(t, rm)), 6},
 		{"spans", fixed(spansText(e.otel)), 20},
 		{"sign-in log file", fixed(string(signins)), 24},
 	}
@@ -59,6 +64,36 @@ func leakSinks(e *leakEnv) []leakSink {
 		sinks = append(sinks, leakSink{p.name, fixed(consoleGet(t, a, p.url)), p.min})
 	}
 	return sinks
+}
+
+// leakCheckSignins checks that the sign-in log file holds every grant of the
+// run and its failures, and returns its number of records.
+func leakCheckSignins(t *testing.T, file []byte) int {
+	t.Helper()
+	grants, failed, n := map[string]bool{}, 0, 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(file)), "\n") {
+		var rec struct {
+			Grant  string `json:"grant"`
+			Status int    `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("sign-in log file: %v in %q", err, line)
+		}
+		grants[rec.Grant] = true
+		if rec.Status >= 400 {
+			failed++
+		}
+		n++
+	}
+	for _, g := range []string{"client_credentials", "password", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"} {
+		if !grants[g] {
+			t.Errorf("the sign-in log file has no %s request", g)
+		}
+	}
+	if failed < 8 {
+		t.Errorf("the sign-in log file has %d failures, want at least 8", failed)
+	}
+	return n
 }
 
 // consoleGet GETs url from the authority over its TLS listener. An event
@@ -100,8 +135,7 @@ func consoleGet(t *testing.T, a *sts.Authority, url string) string {
 
 // metricsText is every collected metric as a JSON line: name, description,
 // unit and data points with their attributes.
-func metricsText(t *testing.T, h *otelHarness) string {
-	rm := h.collect(t)
+func metricsText(t *testing.T, rm metricdata.ResourceMetrics) string {
 	var b strings.Builder
 	for _, sm := range rm.ScopeMetrics {
 		for i := range sm.Metrics {
