@@ -22,23 +22,23 @@ import (
 	"github.com/appcred/appcred/sts/directory"
 )
 
-// leakSink is one place a secret must never reach: its name (for the report)
-// and its text at the end of the run.
+// leakSink is one place a secret must never reach: its name (for the
+// report), its text at the end of the run, and the fewest non-empty lines it
+// must hold for the run to prove anything.
 type leakSink struct {
 	name string
 	text func() string
+	min  int
 }
 
-// leakRun collects what the leak test must never see again (secrets) and
-// where it looks (sinks). To scan a new sink (the sign-in log's JSONL, the
-// metrics' labels …), append it to sinks; to guard a new credential, call
+// leakRun collects what the leak test must never see again (secrets). To
+// scan a new sink, add it in leakSinks; to guard a new credential, call
 // secret.
 type leakRun struct {
 	mu      sync.Mutex
 	secrets map[string]string // value → label
-	sinks   []leakSink
-	errs    []string // every error the test saw, as %v and %+v
-	bodies  []string // every HTTP response body the client side saw
+	errs    []string          // every error the test saw, as %v and %+v
+	bodies  []string          // every HTTP response body the client side saw
 	okBody  map[int]bool
 }
 
@@ -134,62 +134,121 @@ func randomSecret(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// TestNoSecretLeaks runs client credentials (secret, certificate, assertion
-// callback), their failures (wrong secret, unknown certificate, bad scope),
-// claims requests, the password grant, on-behalf-of and its refresh against
-// the real local authority with debug logging on both sides, then scans
-// every log line, every error (%v, %+v, %#v) and every HTTP response body for
-// the client secrets, the user password, the client assertions, refresh
-// tokens and access tokens of the run.
+// leakEnv is one leak test run: the authority, the recording transport, the
+// debug loggers and telemetry every client and credential of the run uses.
+type leakEnv struct {
+	t                  *testing.T
+	f                  *oboFixture
+	run                *leakRun
+	rt                 recordingTransport
+	clientLog, authLog *logBuffer
+	log                *slog.Logger
+	otel               *otelHarness
+	stateDir           string
+	azlog              func() string // azcore's log so far
+}
+
+// newClient makes a client of the run for clientID, closed when the test ends.
+func (e *leakEnv) newClient(clientID string, p Proof, extra ...Option) *Client {
+	e.t.Helper()
+	opts := append([]Option{WithTransport(e.rt), WithLogger(e.log), WithMaxRetries(0)}, e.otel.options()...)
+	c, err := New(e.f.a.TenantURL(e.f.tenant), clientID, p, append(opts, extra...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// want records err and fails the test when a step that must work did not.
+func (e *leakEnv) want(what string, err error) {
+	e.t.Helper()
+	e.run.err(err)
+	if err != nil {
+		e.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wantFail records err and fails the test when a step that must fail did not.
+func (e *leakEnv) wantFail(what string, err error) {
+	e.t.Helper()
+	if err == nil {
+		e.t.Fatalf("%s: no error", what)
+	}
+	e.run.err(err)
+}
+
+// TestNoSecretLeaks runs every grant and credential kind against the real
+// local authority with debug logging on both sides, metrics and spans, the
+// sign-in log (memory and JSON Lines file) and azcore's log on: client
+// credentials (secret, certificate, assertion callback, claims), their
+// failures, the password and refresh_token grants, on-behalf-of (client,
+// long-running session, OnBehalfOfCredential), workload identity,
+// EnvironmentCredential (PFX with a password), azcore's GetToken with Claims
+// and EnableCAE, managed identity, a failed background refresh and 429 / 503 /
+// reset faults with retries. It then reads the web console and the sign-in
+// log endpoint, and scans every log line, error (%v, %+v, %#v), metric,
+// span, sign-in record, console page and HTTP response body for the client
+// secrets, passwords, assertions, federated tokens, the identity header,
+// refresh tokens and access tokens of the run.
 func TestNoSecretLeaks(t *testing.T) {
-	var clientLog, authLog syncBuffer
+	e := newLeakEnv(t)
+	leakClientCredentials(e)
+	user := leakOBO(e)
+	leakKinds(e, user)
+	leakFaults(e)
+	sinks := leakSinks(e)
+	leakCheckGuarded(t, e.run)
+	leakCheckSinks(t, e.run, sinks)
+	for _, l := range e.run.leaks(sinks) {
+		t.Errorf("leak: %s", l)
+	}
+	// Token responses carry the tokens they issue, but never a credential.
+	for v, label := range e.run.guarded() {
+		if !strings.Contains(label, "token") {
+			if found := (&leakRun{secrets: map[string]string{v: label}}).leaks([]leakSink{
+				{name: "token responses", text: func() string { return e.run.bodiesWhere(true) }}}); len(found) > 0 {
+				t.Errorf("leak: %s", found[0])
+			}
+		}
+	}
+}
+
+// newLeakEnv starts the authority with debug logging, the sign-in log file
+// and the managed-identity endpoint, and guards the secrets it hands out.
+func newLeakEnv(t *testing.T) *leakEnv {
 	debug := &slog.HandlerOptions{Level: slog.LevelDebug}
-	run := &leakRun{secrets: map[string]string{}, okBody: map[int]bool{}}
-	f := newOBOFixture(t, 1, sts.Options{Logger: slog.New(slog.NewJSONHandler(&authLog, debug))})
-	seed := f.a.Seed()
-	clog := slog.New(slog.NewTextHandler(&clientLog, debug))
-	rt := recordingTransport{next: f.counting, run: run}
-	ctx := context.Background()
-	newClient := func(clientID string, p Proof, extra ...Option) *Client {
-		c, err := New(f.a.TenantURL(f.tenant), clientID, p,
-			append([]Option{WithTransport(rt), WithLogger(clog), WithMaxRetries(0)}, extra...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
+	e := &leakEnv{t: t, run: &leakRun{secrets: map[string]string{}, okBody: map[int]bool{}},
+		clientLog: &logBuffer{}, authLog: &logBuffer{}, otel: newOtel(t), stateDir: t.TempDir()}
+	e.f = newOBOFixture(t, 1, sts.Options{StateDir: e.stateDir, SignInFile: sts.SignInFile,
+		Logger: slog.New(slog.NewJSONHandler(e.authLog, debug))})
+	if err := e.f.a.StartManagedIdentity("127.0.0.1:0", []string{e.f.a.Seed().ClientID}); err != nil {
+		t.Fatal(err)
 	}
-	run.secret("client secret", seed.ClientSecret)
-	run.secret("middle tier's client secret", f.midSecret)
+	e.log = slog.New(slog.NewTextHandler(e.clientLog, debug))
+	e.startAzlog()
+	e.rt = recordingTransport{next: e.f.counting, run: e.run}
+	e.run.secret("client secret", e.f.a.Seed().ClientSecret)
+	e.run.secret("middle tier's client secret", e.f.midSecret)
+	return e
+}
 
-	// Client credentials: secret, certificate, assertion callback; claims.
-	want := func(what string, _ Token, err error) {
-		t.Helper()
-		run.err(err)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	tok, err := newClient(seed.ClientID, FromSecret(seed.ClientSecret)).AcquireTokenForClient(ctx, []string{seed.Scope})
-	want("secret", tok, err)
-	certApp, cert := leakCertApp(t, f.a, f.tenant, run)
-	tok, err = newClient(certApp, FromCertificate(cert, CertificateOptions{})).AcquireTokenForClient(ctx, []string{seed.Scope})
-	want("certificate", tok, err)
-	record := func(_ context.Context, req AssertionRequest) (string, error) {
-		a, err := cert.Assertion(req.ClientID, req.TokenEndpoint, proof.AssertionOptions{})
-		if err == nil {
-			run.secret("client assertion", a)
-		}
-		return a, err
-	}
-	callback := newClient(certApp, FromAssertion(record), WithClientCapabilities("cp1"))
-	tok, err = callback.AcquireTokenForClient(ctx, []string{seed.Scope})
-	want("assertion callback", tok, err)
-	tok, err = callback.AcquireTokenForClient(ctx, []string{seed.Scope},
-		WithClaims(`{"access_token":{"nbf":{"essential":true,"value":"`+fmt.Sprint(time.Now().Unix())+`"}}}`))
-	want("claims request", tok, err)
+// leakClientCredentials runs client credentials (secret, certificate,
+// assertion callback, claims) and their failures (wrong secret, unknown
+// certificate, bad scope).
+func leakClientCredentials(e *leakEnv) {
+	t, run, seed, ctx := e.t, e.run, e.f.a.Seed(), context.Background()
+	_, err := e.newClient(seed.ClientID, FromSecret(seed.ClientSecret)).AcquireTokenForClient(ctx, []string{seed.Scope})
+	e.want("secret", err)
+	certApp, cert := leakCertApp(t, e.f.a, e.f.tenant, run)
+	_, err = e.newClient(certApp, FromCertificate(cert, CertificateOptions{})).AcquireTokenForClient(ctx, []string{seed.Scope})
+	e.want("certificate", err)
+	callback := e.newClient(certApp, FromAssertion(run.assertions(cert)), WithClientCapabilities("cp1"))
+	_, err = callback.AcquireTokenForClient(ctx, []string{seed.Scope})
+	e.want("assertion callback", err)
+	_, err = callback.AcquireTokenForClient(ctx, []string{seed.Scope}, WithClaims(nbfClaims()))
+	e.want("claims request", err)
 
-	// Failures of each kind.
 	wrong := randomSecret("wrong-secret-")
 	run.secret("wrong client secret", wrong)
 	other, err := proof.NewSelfSigned("CN=unknown,O=appcred", time.Hour, 2048)
@@ -198,58 +257,34 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	guardKey(t, run, "unknown certificate's private key", other)
 	for name, c := range map[string]*Client{
-		"wrong secret":        newClient(seed.ClientID, FromSecret(wrong)),
-		"unknown certificate": newClient(certApp, FromCertificate(other, CertificateOptions{})),
-		"bad scope":           newClient(seed.ClientID, FromSecret(seed.ClientSecret)),
+		"wrong secret":        e.newClient(seed.ClientID, FromSecret(wrong)),
+		"unknown certificate": e.newClient(certApp, FromCertificate(other, CertificateOptions{})),
+		"bad scope":           e.newClient(seed.ClientID, FromSecret(seed.ClientSecret)),
 	} {
 		scope := seed.Scope
 		if name == "bad scope" {
 			scope = "api://no-such-api/.default"
 		}
 		_, err := c.AcquireTokenForClient(ctx, []string{scope})
-		if err == nil {
-			t.Fatalf("%s: no error", name)
-		}
-		run.err(err)
+		e.wantFail(name, err)
 	}
-	leakOBO(t, f, run, newClient)
+}
 
-	sinks := append([]leakSink{
-		{"client log", clientLog.String}, {"authority log", authLog.String},
-		{"errors", func() string { return strings.Join(run.errs, "\n") }},
-		{"error responses", func() string { return run.bodiesWhere(false) }},
-	}, run.sinks...)
-	// The authority logs only server-side problems, so its log may be empty.
-	if clientLog.String() == "" || len(run.errs) < 9 || len(run.bodies) < 10 {
-		t.Fatalf("the run saw too little to judge: %d B client log, %d errors, %d bodies",
-			len(clientLog.String()), len(run.errs), len(run.bodies))
-	}
-	seen := map[string]bool{}
-	for _, label := range run.guarded() {
-		seen[label] = true
-	}
-	for _, label := range []string{"access token", "refresh token", "client assertion", "user password"} {
-		if !seen[label] {
-			t.Fatalf("the run guarded no %s", label)
+// assertions is an assertion callback signing with cert that guards each
+// assertion it makes.
+func (r *leakRun) assertions(cert *proof.Certificate) func(context.Context, AssertionRequest) (string, error) {
+	return func(_ context.Context, req AssertionRequest) (string, error) {
+		a, err := cert.Assertion(req.ClientID, req.TokenEndpoint, proof.AssertionOptions{})
+		if err == nil {
+			r.secret("client assertion", a)
 		}
+		return a, err
 	}
-	for _, l := range run.leaks(sinks) {
-		t.Errorf("leak: %s", l)
-	}
-	// Token responses carry the tokens they issue, but never a credential.
-	for v, label := range run.guarded() {
-		if !strings.Contains(label, "token") {
-			if found := (&leakRun{secrets: map[string]string{v: label}}).leaks([]leakSink{
-				{"token responses", func() string { return run.bodiesWhere(true) }}}); len(found) > 0 {
-				t.Errorf("leak: %s", found[0])
-			}
-		}
-	}
-	// The scanner finds what it is meant to find (else this test could not fail).
-	planted := leakSink{"planted", func() string { return "x " + strings.ToUpper(seed.ClientSecret[3:17]) + " y" }}
-	if len(run.leaks([]leakSink{planted})) == 0 {
-		t.Fatal("the scanner misses a 14-character upper-cased piece of the client secret")
-	}
+}
+
+// nbfClaims is a claims request as a resource's challenge would ask for it.
+func nbfClaims() string {
+	return `{"access_token":{"nbf":{"essential":true,"value":"` + fmt.Sprint(time.Now().Unix()) + `"}}}`
 }
 
 // guarded is a copy of the guarded values (a background refresh may add one).
@@ -304,46 +339,30 @@ func guardKey(t *testing.T, run *leakRun, label string, c *proof.Certificate) {
 
 // leakOBO signs a user in with the password grant (and fails once with a
 // wrong password), exchanges the user's token on behalf of the user, and
-// refreshes a long-running session.
-func leakOBO(t *testing.T, f *oboFixture, run *leakRun, newClient func(string, Proof, ...Option) *Client) {
-	t.Helper()
+// refreshes a long-running session; it returns the user's token.
+func leakOBO(e *leakEnv) string {
+	t, f, run := e.t, e.f, e.run
 	upn, password := "leaky@contoso.test", randomSecret("pw-")
 	if _, err := f.a.AddUser(f.tenant, directory.User{UPN: upn, Password: password}); err != nil {
 		t.Fatal(err)
 	}
 	run.secret("user password", password)
-	hc := &http.Client{Transport: recordingTransport{next: f.counting, run: run}}
-	grant := func(pw string) (string, int) {
-		form := url.Values{"grant_type": {"password"}, "client_id": {f.spa}, "username": {upn}, "password": {pw},
-			"scope": {"api://mid-obo/access_as_user"}}
-		resp, err := hc.PostForm(f.a.TokenEndpoint(f.tenant), form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body struct {
-			AccessToken string `json:"access_token"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		return body.AccessToken, resp.StatusCode
-	}
 	wrongPW := randomSecret("wrong-pw-")
 	run.secret("wrong user password", wrongPW)
-	if _, status := grant(wrongPW); status == http.StatusOK {
+	form := url.Values{"grant_type": {"password"}, "client_id": {f.spa}, "username": {upn},
+		"scope": {"api://mid-obo/access_as_user"}}
+	if _, status := e.grant(form, "password", wrongPW); status == http.StatusOK {
 		t.Fatal("a wrong password was accepted")
 	}
-	user, status := grant(password)
-	if user == "" {
+	user, status := e.grant(form, "password", password)
+	if user.AccessToken == "" {
 		t.Fatalf("password grant: status %d", status)
 	}
 	ctx := context.Background()
 	scope := []string{f.downstreamAPI + "/Orders.Read"}
-	mid := newClient(f.mid, FromSecret(f.midSecret))
-	_, err := mid.AcquireTokenOnBehalfOf(ctx, user, scope)
-	run.err(err)
-	if err != nil {
-		t.Fatalf("on-behalf-of: %v", err)
-	}
+	mid := e.newClient(f.mid, FromSecret(f.midSecret))
+	_, err := mid.AcquireTokenOnBehalfOf(ctx, user.AccessToken, scope)
+	e.want("on-behalf-of", err)
 	// A token for another audience is refused; its refusal must not echo it.
 	down, err := mid.AcquireTokenForClient(ctx, []string{"api://mid-obo/.default"})
 	run.err(err)
@@ -352,37 +371,36 @@ func leakOBO(t *testing.T, f *oboFixture, run *leakRun, newClient func(string, P
 		run.err(err)
 	}
 	mid.cache.RemoveFunc(ctx, func(string) bool { return true }) // the session starts with a request
-	_, key, err := mid.InitiateLongRunningOnBehalfOf(ctx, user, scope)
-	run.err(err)
-	if err != nil {
-		t.Fatalf("long-running on-behalf-of: %v", err)
-	}
+	_, key, err := mid.InitiateLongRunningOnBehalfOf(ctx, user.AccessToken, scope)
+	e.want("long-running on-behalf-of", err)
 	ss := mid.obo.findKey(key)
 	ss.mu.Lock()
 	ss.expires = time.Now().Add(-time.Minute)
 	ss.mu.Unlock()
 	mid.cache.RemoveFunc(ctx, func(string) bool { return true })
 	_, err = mid.AcquireTokenInLongRunningOnBehalfOf(ctx, key, scope)
-	run.err(err)
+	e.want("refresh of a long-running session", err)
+	return user.AccessToken
+}
+
+// userTokens is a token response of a user grant.
+type userTokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// grant posts a public client's user grant (form, with param = value added)
+// to the tenant's token endpoint through the recording transport.
+func (e *leakEnv) grant(form url.Values, param, value string) (userTokens, int) {
+	e.t.Helper()
+	form = maps.Clone(form)
+	form.Set(param, value)
+	resp, err := (&http.Client{Transport: e.rt}).PostForm(e.f.a.TokenEndpoint(e.f.tenant), form)
 	if err != nil {
-		t.Fatalf("refresh of a long-running session: %v", err)
+		e.t.Fatal(err)
 	}
-}
-
-// syncBuffer is a log buffer shared by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	defer resp.Body.Close()
+	var body userTokens
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return body, resp.StatusCode
 }
