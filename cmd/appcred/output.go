@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
 	"fmt"
 	"math"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/appcred/appcred/proof"
 )
 
 // Output formats of the --output flag.
@@ -66,7 +67,9 @@ func envSecret(flag, name string) (string, error) {
 	return v, nil
 }
 
-// readCAFile reads a PEM file of CA certificates for --ca-file.
+// readCAFile reads a PEM file of CA certificates for --ca-file. It checks
+// that the file holds a CERTIFICATE block; the certificates are parsed on the
+// first TLS handshake, which a run answered from the token cache never makes.
 func readCAFile(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
@@ -75,10 +78,12 @@ func readCAFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in the file", path)
+	for b := range proof.PEMBlocks(data) {
+		if b.Type == "CERTIFICATE" {
+			return data, nil
+		}
 	}
-	return data, nil
+	return nil, fmt.Errorf("--ca-file %s: no PEM certificate in the file", path)
 }
 
 // azTime formats t the way "az account get-access-token" prints expiresOn:

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,4 +78,17 @@ func BenchmarkTokenWarmInProcess(b *testing.B) {
 	if p, g := c.posts.Load()-posts, c.gets.Load()-gets; p != 0 || g != 0 {
 		b.Errorf("warm runs made %d token and %d other requests, want none", p, g)
 	}
+}
+
+// --ca-file's certificates are parsed at the first handshake (a run answered
+// from the cache never parses them): one that does not parse still gets an
+// error naming the file, on the run that needs it.
+func TestTokenCAFileParsedAtHandshake(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad-ca.pem")
+	if err := os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"token", "--scope", seed.Scope, "--tenant", seed.TenantID, "--client-id", seed.ClientID,
+		"--authority-host", auth.URL(), "--ca-file", bad}
+	mustFail(t, []string{"AZURE_CLIENT_SECRET=" + seed.ClientSecret}, args, "unknown authority", "--ca-file "+bad)
 }
