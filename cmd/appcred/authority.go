@@ -20,7 +20,7 @@ import (
 	"github.com/appcred/appcred/sts/intercept"
 )
 
-func init() { rootCmd.AddCommand(newAuthorityCmd()) }
+func init() { addVerb(newAuthorityCmd, "authority") }
 
 // newAuthorityCmd is "appcred authority": run and administer the local
 // Entra-compatible authority.

@@ -24,7 +24,7 @@ import (
 	"github.com/appcred/appcred/internal/seal"
 )
 
-func init() { rootCmd.AddCommand(newCacheCmd()) }
+func init() { addVerb(newCacheCmd, "cache") }
 
 // envCache names the environment variable that, like --cache, picks the
 // token cache: a file, or a redis:// URL (whose password then stays off

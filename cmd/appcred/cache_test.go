@@ -56,7 +56,7 @@ func (l *idleListener) Addr() net.Addr { return l.addr }
 
 // countedAuthority starts a local authority over TLS on 127.0.0.1 whose
 // requests are counted.
-func countedAuthority(t *testing.T) *counted {
+func countedAuthority(t testing.TB) *counted {
 	t.Helper()
 	a, err := sts.Open(sts.Options{StateDir: t.TempDir()})
 	if err != nil {

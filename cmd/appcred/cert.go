@@ -19,7 +19,7 @@ import (
 	"github.com/appcred/appcred/proof"
 )
 
-func init() { rootCmd.AddCommand(newCertCmd()) }
+func init() { addVerb(newCertCmd, "cert") }
 
 // newCertCmd is "appcred cert": make client certificates and read their thumbprints.
 func newCertCmd() *cobra.Command {

@@ -30,7 +30,7 @@ const (
 	maxUnixSeconds = 1e11
 )
 
-func init() { rootCmd.AddCommand(newDecodeCmd()) }
+func init() { addVerb(newDecodeCmd, "decode") }
 
 func newDecodeCmd() *cobra.Command {
 	var jwksURL, authorityURL, caFile, output string

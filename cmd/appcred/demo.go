@@ -19,7 +19,7 @@ import (
 	"github.com/appcred/appcred/sts/directory"
 )
 
-func init() { rootCmd.AddCommand(newDemoCmd()) }
+func init() { addVerb(newDemoCmd, "demo") }
 
 func newDemoCmd() *cobra.Command {
 	return &cobra.Command{

@@ -120,13 +120,17 @@ func unreachable(err error) error {
 	return fmt.Errorf("cannot connect to the authority at %s: %s%s", where, msg, attempts)
 }
 
-// caHint adds --ca-file to a TLS failure for want of a trusted CA, when no
-// --ca-file was given.
+// caHint adds to a TLS failure for want of a trusted CA what to do: give
+// --ca-file, or check the one given.
 func caHint(err error, caFile string) error {
-	if caFile == "" && strings.Contains(err.Error(), "certificate signed by unknown authority") {
+	if !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		return err
+	}
+	if caFile == "" {
 		return fmt.Errorf("%w (for the local authority, trust its CA with --ca-file STATE/ca.pem)", err)
 	}
-	return err
+	// --ca-file's certificates are parsed at the handshake: name the file.
+	return fmt.Errorf("%w (no certificate in --ca-file %s, nor a system root, issued the server's)", err, caFile)
 }
 
 // neverArrived reports whether a transport error means the request did not

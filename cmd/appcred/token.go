@@ -17,7 +17,7 @@ import (
 	"github.com/appcred/appcred/proof"
 )
 
-func init() { rootCmd.AddCommand(newTokenCmd()) }
+func init() { addVerb(newTokenCmd, "token") }
 
 // tokenFlags are the inputs of "appcred token".
 type tokenFlags struct {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -34,19 +35,22 @@ type Tenant struct {
 	DefaultDomain string
 }
 
-// DefaultAudiences are the token audiences Resource Manager accepts: every
+// DefaultAudiences returns the token audiences Resource Manager accepts: every
 // cloud's classic management and ARM resource ids (https://management.core.windows.net/,
 // https://management.azure.com/ and the national clouds' equivalents), with
 // and without the trailing slash.
-var DefaultAudiences = func() []string {
+func DefaultAudiences() []string { return slices.Clone(defaultAudiences()) }
+
+// defaultAudiences are DefaultAudiences, computed on first use.
+var defaultAudiences = sync.OnceValue(func() []string {
 	var out []string
-	for _, c := range clouds {
+	for _, c := range clouds() {
 		for _, a := range c.Audiences {
 			out = append(out, a, strings.TrimSuffix(a, "/"))
 		}
 	}
 	return out
-}()
+})
 
 // Options configure Handler. Verify is required.
 type Options struct {
@@ -80,7 +84,7 @@ func Handler(o Options) (http.Handler, error) {
 		return nil, errors.New("arm: Options.Verify is required")
 	}
 	if o.Audiences == nil {
-		o.Audiences = DefaultAudiences
+		o.Audiences = DefaultAudiences()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // cloudsJSON holds, for each Azure cloud, its Resource Manager hosts and
@@ -33,21 +34,22 @@ type cloud struct {
 	Suffixes        map[string]string `json:"suffixes"`
 }
 
-// clouds are the clouds of clouds.json; the first is the public cloud.
-var clouds = func() []cloud {
+// clouds are the clouds of clouds.json, the first the public cloud; parsed on
+// first use, not when a program that links the package starts.
+var clouds = sync.OnceValue(func() []cloud {
 	var cs []cloud
 	if err := json.Unmarshal(cloudsJSON, &cs); err != nil || len(cs) == 0 {
 		panic(fmt.Sprintf("arm: clouds.json holds %d clouds: %v", len(cs), err)) // a build defect, caught by every test
 	}
 	return cs
-}()
+})
 
 // Hosts returns the Resource Manager hosts of every cloud (management.azure.com,
 // management.core.windows.net and the national clouds' equivalents): the
 // hosts the intercept proxy tunnels to these endpoints.
 func Hosts() []string {
 	var out []string
-	for _, c := range clouds {
+	for _, c := range clouds() {
 		out = append(out, c.Hosts...)
 	}
 	return out
@@ -63,12 +65,12 @@ func cloudFor(hostport, login string) cloud {
 		host = h
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, c := range clouds {
+	for _, c := range clouds() {
 		if slices.Contains(c.Hosts, host) {
 			return c
 		}
 	}
-	c := clouds[0]
+	c := clouds()[0]
 	if login != "" {
 		c.LoginEndpoint = login
 	}

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/appcred/appcred/sts/directory"
@@ -48,12 +49,16 @@ var templateFS embed.FS
 //go:embed assets
 var assetFS embed.FS
 
-var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"when": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"unix": func(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) },
-	"ms":   func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() },
-	"join": strings.Join,
-}).ParseFS(templateFS, "templates/*.html"))
+// pageTmpl is the console's page templates, parsed by New (not when a program
+// linking the package starts: most runs of the CLI never serve the console).
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page.html").Funcs(template.FuncMap{
+		"when": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"unix": func(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) },
+		"ms":   func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() },
+		"join": strings.Join,
+	}).ParseFS(templateFS, "templates/*.html"))
+})
 
 // Handler serves the console under Path.
 type Handler struct {
@@ -66,6 +71,7 @@ type Handler struct {
 // New returns the console over dir and log, answering loopback clients and
 // those whose address is in one of allow.
 func New(dir Directory, log Log, allow []netip.Prefix) *Handler {
+	pageTmpl() // parsed now: a defective template fails the start, not a page
 	return &Handler{dir: dir, log: log, allow: slices.Clone(allow), assets: http.FileServerFS(assetFS)}
 }
 
@@ -189,7 +195,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		d.After = recs[0].TraceID
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pageTmpl.Execute(w, d); err != nil {
+	if err := pageTmpl().Execute(w, d); err != nil {
 		http.Error(w, "rendering the console failed", http.StatusInternalServerError)
 	}
 }

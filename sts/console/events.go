@@ -86,7 +86,7 @@ func since(recs []*signin.Record, after string) []*signin.Record {
 // line per line of HTML, with the trace id as the event id.
 func writeEvent(w http.ResponseWriter, rec *signin.Record) error {
 	var buf bytes.Buffer
-	if err := pageTmpl.ExecuteTemplate(&buf, "row", rec); err != nil {
+	if err := pageTmpl().ExecuteTemplate(&buf, "row", rec); err != nil {
 		return err
 	}
 	out := bufio.NewWriter(w)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -107,11 +108,12 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
-var (
-	// unknownField and badType find the field a decoding error is about.
-	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
-	badType      = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field \S*?([A-Za-z0-9_]+) of type (\S+)`)
-)
+// fieldErrors find the field a decoding error is about: an unknown field and
+// a value of the wrong type (compiled on first use: errors are rare, starts are not).
+var fieldErrors = sync.OnceValues(func() (unknownField, badType *regexp.Regexp) {
+	return regexp.MustCompile(`unknown field "([^"]+)"`),
+		regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field \S*?([A-Za-z0-9_]+) of type (\S+)`)
+})
 
 // configError rewords a decoding error of the config: the YAML library
 // converts YAML to JSON before decoding, so a field error has no line; this
@@ -119,6 +121,7 @@ var (
 func configError(err error, data []byte) string {
 	msg := err.Error()
 	var field, what string
+	unknownField, badType := fieldErrors()
 	if m := unknownField.FindStringSubmatch(msg); m != nil {
 		field, what = m[1], fmt.Sprintf("unknown field %q (field names are those of %s, such as client_id, display_name, app_roles)", m[1], FileName)
 	} else if m := badType.FindStringSubmatch(msg); m != nil {

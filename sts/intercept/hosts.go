@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/appcred/appcred/sts/arm"
 )
@@ -60,10 +61,11 @@ var regionalParents = []string{
 }
 
 // armHosts are the Resource Manager hosts of every cloud, as sts/arm serves them.
-var armHosts = arm.Hosts()
+// (Computed on first use, as is regionLabel: not when a program linking the package starts.)
+var armHosts = sync.OnceValue(arm.Hosts)
 
 // regionLabel is MSAL Go's rule for a region name.
-var regionLabel = regexp.MustCompile(`^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+var regionLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$`) })
 
 // IdentityHosts returns the Microsoft identity hosts the proxy tunnels to the
 // local authority (regional hosts such as westus.login.microsoft.com are
@@ -72,7 +74,7 @@ func IdentityHosts() []string { return slices.Clone(identityHosts) }
 
 // ARMHosts returns the Resource Manager hosts the proxy tunnels to the local
 // Resource Manager endpoints.
-func ARMHosts() []string { return slices.Clone(armHosts) }
+func ARMHosts() []string { return slices.Clone(armHosts()) }
 
 // CertificateHosts returns every DNS name the TLS certificate behind the
 // tunnels must cover: the identity hosts, a wildcard for the regional hosts
@@ -82,7 +84,7 @@ func CertificateHosts() []string {
 	for _, p := range regionalParents {
 		out = append(out, "*."+p)
 	}
-	return append(out, armHosts...)
+	return append(out, armHosts()...)
 }
 
 // Classify says where a CONNECT to host (a DNS name, any case, with at most
@@ -95,10 +97,10 @@ func Classify(host string, port int) Kind {
 	switch {
 	case slices.Contains(identityHosts, h):
 		return Identity
-	case slices.Contains(armHosts, h):
+	case slices.Contains(armHosts(), h):
 		return ARM
 	}
-	if label, parent, ok := strings.Cut(h, "."); ok && regionLabel.MatchString(label) &&
+	if label, parent, ok := strings.Cut(h, "."); ok && regionLabel().MatchString(label) &&
 		slices.Contains(regionalParents, parent) {
 		return Identity
 	}
