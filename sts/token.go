@@ -144,7 +144,8 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request, rc *reqCtx, se
 		return
 	default:
 		writeError(w, rc, newErr(http.StatusBadRequest, "unsupported_grant_type", codeUnsupportedGrant,
-			"The app requested an unsupported grant type '%s'. This local authority supports 'client_credentials', 'password', 'refresh_token' and '%s'.", clip(req.grantType), grantJWTBearer))
+			// The value is not echoed: a secret pasted into the wrong field must not come back in the answer or the logs.
+			"The app requested an unsupported grant type. This local authority supports 'client_credentials', 'password', 'refresh_token' and '%s'.", grantJWTBearer))
 		return
 	}
 	var cr *claimsRequest
