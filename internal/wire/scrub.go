@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // MinSecretRun is the length from which any run of a secret's characters is
@@ -26,10 +27,15 @@ const redactedText = "[REDACTED]"
 // authority may echo them in: any ASCII letter case, percent-encoded (one or
 // two levels, any hex case, '+' for space), base64 (standard or URL alphabet,
 // at any byte alignment), whole or in part. It is the one scrubber used
-// wherever an error leaves appcred. The zero value is an empty set; a Secrets
-// may be read concurrently once no more values are added.
+// wherever an error leaves appcred. The zero value is an empty set. Adding a
+// value only records it: its spellings are built on the first Redact,
+// Contains or ScrubError after it, as most sets never scrub anything. A
+// Secrets may be used from several goroutines at once (values added while
+// others redact); it must not be copied after first use.
 type Secrets struct {
-	runs map[int]*runSet // run length → normalized runs of every spelling
+	mu      sync.RWMutex
+	pending []string        // values added whose runs are not built yet
+	runs    map[int]*runSet // run length → normalized runs of every spelling
 }
 
 // runSet holds the runs of one length w, with a rolling-hash filter in front
@@ -80,18 +86,41 @@ func (r *runSet) scan(b []byte, hit func(i int)) {
 // Add adds value (and its base64 spellings) to the set; values shorter than 4
 // bytes are ignored.
 func (s *Secrets) Add(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, v := range values {
-		if len(v) < minSecret {
-			continue
+		if len(v) >= minSecret {
+			s.pending = append(s.pending, v)
 		}
-		s.addRuns(v)
-		if len(v) < MinSecretRun {
-			continue
-		}
-		for _, enc := range []string{v, url.QueryEscape(v)} {
-			for _, b64 := range base64Spellings(enc) {
-				s.addRuns(b64)
-			}
+	}
+}
+
+// rlock read-locks s, first building the runs of the values added so far.
+func (s *Secrets) rlock() {
+	s.mu.RLock()
+	if len(s.pending) == 0 {
+		return
+	}
+	s.mu.RUnlock()
+	s.mu.Lock()
+	for _, v := range s.pending {
+		s.addSpellings(v)
+	}
+	s.pending = nil
+	s.mu.Unlock()
+	s.mu.RLock() // a value added in between is concurrent with the caller: it may wait for the next use
+}
+
+// addSpellings records the runs of v (4 bytes or more) and, from MinSecretRun
+// bytes, of its base64 spellings, as is and form-encoded.
+func (s *Secrets) addSpellings(v string) {
+	s.addRuns(v)
+	if len(v) < MinSecretRun {
+		return
+	}
+	for _, enc := range []string{v, url.QueryEscape(v)} {
+		for _, b64 := range base64Spellings(enc) {
+			s.addRuns(b64)
 		}
 	}
 }
@@ -136,7 +165,14 @@ func (s *Secrets) AddRequest(form url.Values, hdr http.Header) {
 }
 
 // Empty reports whether the set holds no value.
-func (s *Secrets) Empty() bool { return s == nil || len(s.runs) == 0 }
+func (s *Secrets) Empty() bool {
+	if s == nil {
+		return true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.pending) == 0 && len(s.runs) == 0 // every value of 4 bytes or more has runs
+}
 
 // addRuns records every run of normalized v of length min(len, MinSecretRun).
 func (s *Secrets) addRuns(v string) {
@@ -258,18 +294,7 @@ func (s *Secrets) Redact(text string) string {
 	if s.Empty() || len(text) < minSecret {
 		return text
 	}
-	hit := make([]bool, len(text)+1) // hit[i]: original byte i is part of a secret run
-	found := false
-	for _, d := range views(text) {
-		for _, set := range s.runs {
-			set.scan(d.b, func(i int) {
-				for j := d.from[i]; j < d.to[i+set.w-1]; j++ {
-					hit[j] = true
-				}
-				found = true
-			})
-		}
-	}
+	hit, found := s.hits(text)
 	if !found {
 		return text
 	}
@@ -285,6 +310,25 @@ func (s *Secrets) Redact(text string) string {
 		}
 	}
 	return b.String()
+}
+
+// hits marks the bytes of text that are part of a run of secret characters,
+// and reports whether there was one.
+func (s *Secrets) hits(text string) (hit []bool, found bool) {
+	s.rlock()
+	defer s.mu.RUnlock()
+	hit = make([]bool, len(text)+1) // hit[i]: original byte i is part of a secret run
+	for _, d := range views(text) {
+		for _, set := range s.runs {
+			set.scan(d.b, func(i int) {
+				for j := d.from[i]; j < d.to[i+set.w-1]; j++ {
+					hit[j] = true
+				}
+				found = true
+			})
+		}
+	}
+	return hit, found
 }
 
 // Contains reports whether text holds a run of secret characters.

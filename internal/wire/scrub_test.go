@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -169,4 +170,69 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("%q of the secret survived in %q", run, s.Redact(text))
 		}
 	})
+}
+
+// TestSecretsAddedAfterUse checks that the runs built on first use take in
+// values added later, and that Empty tells exactly whether a value of 4 bytes
+// or more was added.
+func TestSecretsAddedAfterUse(t *testing.T) {
+	var s Secrets
+	if !s.Empty() || !(*Secrets)(nil).Empty() {
+		t.Fatal("a zero or nil Secrets is not empty")
+	}
+	s.Add("", "abc")
+	if !s.Empty() {
+		t.Fatal("values shorter than 4 bytes made the set non-empty")
+	}
+	s.Add("wxyz")
+	if s.Empty() {
+		t.Fatal("a 4-byte value left the set empty")
+	}
+	if got := s.Redact("a WXYZ b"); got != "a [REDACTED] b" {
+		t.Fatalf("Redact = %q", got)
+	}
+	s.Add(longSecret)
+	if s.Empty() {
+		t.Fatal("the set is empty after use and another Add")
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(longSecret))
+	if got := s.Redact("x " + b64 + " wxyz"); !strings.HasPrefix(got, "x [REDACTED]") || !strings.HasSuffix(got, " [REDACTED]") || len(got) > 30 {
+		t.Fatalf("a value added after the first Redact was not scrubbed: %q", got)
+	}
+	if !s.Contains(strings.ToUpper(longSecret[10:30])) {
+		t.Fatal("Contains missed a run of the later value")
+	}
+}
+
+// TestSecretsConcurrentAddRedact adds values while other goroutines redact
+// (run with -race); every value added before a Redact starts is scrubbed by it.
+func TestSecretsConcurrentAddRedact(t *testing.T) {
+	var s Secrets
+	const n = 50
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			s.Add(fmt.Sprintf("secret-value-%04d", i))
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				_ = s.Redact(fmt.Sprintf("error secret-value-%04d here", i))
+				_ = s.Empty()
+			}
+		}()
+	}
+	<-done
+	for i := range n {
+		text := fmt.Sprintf("error SECRET-value-%04d here", i)
+		if got := s.Redact(text); got != "error [REDACTED] here" {
+			t.Errorf("value %d added before Redact survived: %q", i, got)
+		}
+	}
+	wg.Wait()
 }
