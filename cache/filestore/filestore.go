@@ -183,6 +183,20 @@ func (s *Store) read() (*snapshot, error) {
 // unexpired. An entry written under the bare host name (as MSAL Python
 // writes it) answers a key whose host has a port.
 func (s *Store) Get(_ context.Context, key string) (*cache.Token, error) {
+	snap, err := s.readable()
+	if err != nil {
+		return nil, err
+	}
+	e, ok := lookup(snap.index, key)
+	if !ok || !time.Now().Before(e.tok.ExpiresOn) {
+		return nil, nil
+	}
+	t := e.tok
+	return &t, nil
+}
+
+// readable returns the current snapshot, or why this store cannot read it.
+func (s *Store) readable() (*snapshot, error) {
 	snap, err := s.current()
 	if err != nil {
 		return nil, err
@@ -190,17 +204,19 @@ func (s *Store) Get(_ context.Context, key string) (*cache.Token, error) {
 	if snap.err != nil {
 		return nil, snap.err
 	}
-	e, ok := snap.index[key]
+	return snap, nil
+}
+
+// lookup returns m's entry for key or, when key's host has a port and m has
+// none for it, for the bare host name.
+func lookup[V any](m map[string]V, key string) (V, bool) {
+	v, ok := m[key]
 	if !ok {
 		if alt := bareHostKey(key); alt != "" {
-			e, ok = snap.index[alt]
+			v, ok = m[alt]
 		}
 	}
-	if !ok || !time.Now().Before(e.tok.ExpiresOn) {
-		return nil, nil
-	}
-	t := e.tok
-	return &t, nil
+	return v, ok
 }
 
 // bareHostKey returns key with the port removed from its host, or "" when

@@ -226,19 +226,11 @@ func sessionParts(key string) (cache.KeyParts, error) {
 // GetSession returns key's on-behalf-of session, or (nil, nil) when the
 // file holds none (implements [cache.SessionStore]).
 func (s *Store) GetSession(_ context.Context, key string) (*cache.Session, error) {
-	snap, err := s.current()
+	snap, err := s.readable()
 	if err != nil {
 		return nil, err
 	}
-	if snap.err != nil {
-		return nil, snap.err
-	}
-	e, ok := snap.sessions[key]
-	if !ok {
-		if alt := bareHostKey(key); alt != "" {
-			e, ok = snap.sessions[alt]
-		}
-	}
+	e, ok := lookup(snap.sessions, key)
 	if !ok {
 		return nil, nil
 	}
@@ -270,8 +262,7 @@ func (s *Store) DeleteSession(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	alt := bareHostKey(key)
-	if _, ok := snap.sessions[key]; !ok && (alt == "" || snap.sessions[alt].name == "") && snap.err == nil {
+	if _, ok := lookup(snap.sessions, key); !ok && snap.err == nil {
 		return nil // nothing to delete: no write
 	}
 	return s.update(ctx, func(d *document, _ time.Time) { removeSessionEntries(d, key, true) })

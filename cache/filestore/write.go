@@ -42,10 +42,10 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	alt := bareHostKey(key)
-	if _, ok := snap.index[key]; !ok && (alt == "" || snap.index[alt].name == "") && snap.err == nil {
+	if _, ok := lookup(snap.index, key); !ok && snap.err == nil {
 		return nil // nothing to delete: no write
 	}
+	alt := bareHostKey(key)
 	return s.update(ctx, func(d *document, _ time.Time) {
 		for name, raw := range d.at {
 			var e atEntry
@@ -63,12 +63,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // sessions in the file, whichever client wrote them (implements
 // [cache.Lister]).
 func (s *Store) Keys(context.Context) ([]string, error) {
-	snap, err := s.current()
+	snap, err := s.readable()
 	if err != nil {
 		return nil, err
-	}
-	if snap.err != nil {
-		return nil, snap.err
 	}
 	now := time.Now()
 	keys := make([]string, 0, len(snap.index)+len(snap.sessions))

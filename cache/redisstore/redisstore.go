@@ -140,18 +140,25 @@ func (s *Store) call(ctx context.Context, fn func(ctx context.Context) error) er
 // Get returns key's token, or (nil, nil) on a miss or while Redis is
 // unavailable. A value that does not decode is an error (and no token).
 func (s *Store) Get(ctx context.Context, key string) (*cache.Token, error) {
-	var raw []byte
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		raw, err = s.c.Get(ctx, s.tokenKey(key)).Bytes()
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, errSkipped) || errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
+	raw, err := s.getRaw(ctx, s.tokenKey(key))
+	if raw == nil || err != nil {
 		return nil, err
 	}
 	return s.decode(raw)
+}
+
+// getRaw returns the value of the Redis key rkey, or (nil, nil) on a miss
+// or while Redis is unavailable.
+func (s *Store) getRaw(ctx context.Context, rkey string) ([]byte, error) {
+	var raw []byte
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		raw, err = s.c.Get(ctx, rkey).Bytes()
+		return err
+	})
+	if errors.Is(err, errSkipped) || errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return raw, err
 }
 
 // unseal opens a stored value: sealed when the store has a key (and

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/appcred/appcred/cache"
 )
 
@@ -24,15 +22,8 @@ func (s *Store) sessionKey(key string) string { return s.o.Prefix + "s:" + key }
 // while Redis is unavailable (implements [cache.SessionStore]). A value that
 // does not decode is an error.
 func (s *Store) GetSession(ctx context.Context, key string) (*cache.Session, error) {
-	var raw []byte
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		raw, err = s.c.Get(ctx, s.sessionKey(key)).Bytes()
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, errSkipped) || errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
+	raw, err := s.getRaw(ctx, s.sessionKey(key))
+	if raw == nil || err != nil {
 		return nil, err
 	}
 	return s.decodeSession(raw)
