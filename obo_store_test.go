@@ -124,11 +124,11 @@ func (g *grantLog) take() []string {
 
 // fileClient is a middle tier on the cache file at path, as one process
 // would be.
-func (f *oboFixture) fileClient(t *testing.T, path string) (*Client, *grantLog) {
+func (f *oboFixture) fileClient(t *testing.T, path string, extra ...Option) (*Client, *grantLog) {
 	t.Helper()
 	g := &grantLog{next: newCounting(f.a)}
-	c, err := New(f.a.TenantURL(f.tenant), f.mid, FromSecret(f.midSecret),
-		WithTransport(g), WithInstanceDiscovery(false), WithCacheStore(openFile(t, path)))
+	c, err := New(f.a.TenantURL(f.tenant), f.mid, FromSecret(f.midSecret), append([]Option{
+		WithTransport(g), WithInstanceDiscovery(false), WithCacheStore(openFile(t, path))}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,18 +299,23 @@ func TestOnBehalfOfRefusedRefreshTokenLeavesFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	spent := refreshOf(t, first, key)
 	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {f.mid}, "client_secret": {f.midSecret},
-		"refresh_token": {refreshOf(t, first, key)}, "scope": {f.downstreamAPI + "/.default offline_access"}}
+		"refresh_token": {spent}, "scope": {f.downstreamAPI + "/.default offline_access"}}
 	resp, err := f.a.HTTPClient().PostForm(f.a.TokenEndpoint(f.tenant), form)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("spending the refresh token elsewhere: %v %v", resp, err)
 	}
 	_ = resp.Body.Close()
 
-	second, g := f.fileClient(t, path)
+	var logs logBuffer
+	second, g := f.fileClient(t, path, WithLogger(logs.logger()))
 	_, err = second.AcquireTokenInLongRunningOnBehalfOf(ctx, key, []string{f.downstreamAPI + "/.default"})
 	if grants := g.take(); !errors.Is(err, ErrUserTokenRequired) || len(grants) != 1 {
 		t.Fatalf("spent refresh token: %v after requests %q; want ErrUserTokenRequired after one request", err, grants)
+	}
+	if strings.Contains(err.Error(), spent) || strings.Contains(logs.String(), spent) {
+		t.Fatalf("the refused refresh token is in the error or the debug log (%d bytes)", len(logs.String()))
 	}
 	if got, _ := sessionEntries(t, path, key, ""); len(got) != 0 {
 		t.Fatalf("the refused refresh token is still in the file (%d entries)", len(got))
