@@ -70,8 +70,9 @@ type oboSession struct {
 	assertion string     // empty for a session found only by its key
 	expires   time.Time
 	account   atomic.Pointer[Account]
-	mu        sync.Mutex // guards refresh
+	mu        sync.Mutex // guards refresh and loaded
 	refresh   string
+	loaded    bool // the cache store was asked for a persisted refresh token
 }
 
 // oboSessions finds sessions by assertion (the hit path: a map lookup, no
@@ -195,7 +196,9 @@ func (c *Client) InitiateLongRunningOnBehalfOf(ctx context.Context, userAssertio
 // AcquireTokenInLongRunningOnBehalfOf continues the long-running session
 // sessionKey (from InitiateLongRunningOnBehalfOf): a cached token, or a new
 // one from the session's refresh token (any scopes the user consented to).
-// An unknown key, or a session whose refresh token no longer works, is
+// With a cache store that persists sessions (the file and Redis stores), the
+// session also continues in another process or after a restart. An unknown
+// key, or a session whose refresh token no longer works, is
 // ErrUserTokenRequired.
 func (c *Client) AcquireTokenInLongRunningOnBehalfOf(ctx context.Context, sessionKey string, scopes []string, opts ...AcquireOption) (Token, error) {
 	if c.closed.Load() {
@@ -206,23 +209,31 @@ func (c *Client) AcquireTokenInLongRunningOnBehalfOf(ctx context.Context, sessio
 	}
 	ss := c.obo.findKey(sessionKey)
 	if ss == nil {
+		ss = c.resumeSession(ctx, sessionKey)
+	}
+	if ss == nil {
 		return Token{}, fmt.Errorf("AcquireTokenInLongRunningOnBehalfOf: no session with this key: %w", ErrUserTokenRequired)
 	}
 	return c.acquireOBO(ctx, ss, scopes, applyAcquireOptions(opts))
 }
 
-// RemoveAccount removes every on-behalf-of token and session of the user
-// homeAccountID (Token.Account.HomeAccountID), from memory and from the
-// cache store.
+// RemoveAccount removes every on-behalf-of token and session (refresh
+// token) of the user homeAccountID (Token.Account.HomeAccountID), from
+// memory and from the cache store. A store that can list its keys
+// ([cache.Lister], as the file and Redis stores) also loses the user's
+// sessions and tokens that only it holds (written by an earlier process or
+// another replica); an error says which deletions failed.
 func (c *Client) RemoveAccount(ctx context.Context, homeAccountID string) error {
 	gone := c.obo.remove(homeAccountID)
-	if len(gone) == 0 {
-		return nil
+	if len(gone) > 0 {
+		c.cache.RemoveFunc(ctx, func(key string) bool {
+			k, err := cache.ParseKey(key)
+			return err == nil && k.Kind == cache.KindOBO && gone[k.Extra]
+		})
 	}
-	c.cache.RemoveFunc(ctx, func(key string) bool {
-		k, err := cache.ParseKey(key)
-		return err == nil && k.Kind == cache.KindOBO && gone[k.Extra]
-	})
+	if err := c.forgetPersisted(ctx, homeAccountID, gone); err != nil {
+		return fmt.Errorf("RemoveAccount: %w", err)
+	}
 	return nil
 }
 

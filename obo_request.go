@@ -38,7 +38,8 @@ func checkScopes(op string, scopes []string) error {
 // requestOBO gets a token for ss: with its refresh token when it has one,
 // else (or when the authority refuses it) with the user's assertion while it
 // is valid. Requests of one session are serialized, so a rotated refresh
-// token is never used twice.
+// token is never used twice. A new refresh token is saved in the cache
+// store; a refused one is deleted from it.
 func (c *Client) requestOBO(ctx context.Context, ss *oboSession, tenant string, scopes []string, claims string) (*cache.Token, error) {
 	t, err := c.requestOBOLocked(ctx, ss, tenant, scopes, claims)
 	if err != nil {
@@ -50,13 +51,27 @@ func (c *Client) requestOBO(ctx context.Context, ss *oboSession, tenant string, 
 func (c *Client) requestOBOLocked(ctx context.Context, ss *oboSession, tenant string, scopes []string, claims string) (*cache.Token, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if !ss.loaded { // a session an earlier process or another replica saved
+		ss.loaded = true
+		if ss.refresh == "" {
+			ss.refresh = c.loadSession(ctx, ss)
+		}
+	}
 	var refused error
-	if ss.refresh != "" {
-		t, err := c.postOBO(ctx, ss, tenant, scopes, claims, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ss.refresh}})
+	// A refused refresh token may have been rotated by another process
+	// sharing the store: try the stored one once before giving up on it.
+	for tries := 0; tries < 2 && ss.refresh != ""; tries++ {
+		used := ss.refresh
+		t, err := c.postOBO(ctx, ss, tenant, scopes, claims, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {used}})
 		if err == nil || !isOAuthError(err, "invalid_grant") {
 			return t, err
 		}
-		ss.refresh, refused = "", err
+		if ss.refresh, refused = c.loadSession(ctx, ss), err; ss.refresh == used {
+			ss.refresh = ""
+		}
+	}
+	if refused != nil {
+		c.dropSession(ctx, ss)
 	}
 	if ss.assertion == "" || !c.now().Before(ss.expires) {
 		if refused != nil {
@@ -82,11 +97,12 @@ func (c *Client) postOBO(ctx context.Context, ss *oboSession, tenant string, sco
 	if err != nil {
 		return nil, err
 	}
-	if resp.RefreshToken != "" {
-		ss.refresh = resp.RefreshToken
-	}
 	if a := accountOf(resp); a != nil {
 		ss.account.Store(a)
+	}
+	if resp.RefreshToken != "" {
+		ss.refresh = resp.RefreshToken
+		c.saveSession(ctx, ss)
 	}
 	return tokenOf(resp, now), nil
 }

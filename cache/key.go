@@ -16,15 +16,21 @@ const (
 	KindApp Kind = iota
 	// KindOBO is a token obtained on behalf of a user (jwt-bearer grant).
 	KindOBO
+	// KindOBOSession names an on-behalf-of session (its refresh token and
+	// account, a [Session]) rather than a token: its Extra is the
+	// partition's, and it has no scopes.
+	KindOBOSession
 )
 
-// String returns "app" or "obo".
+// String returns "app", "obo" or "obo-rt".
 func (k Kind) String() string {
 	switch k {
 	case KindApp:
 		return "app"
 	case KindOBO:
 		return "obo"
+	case KindOBOSession:
+		return "obo-rt"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -34,7 +40,7 @@ type KeyParts struct {
 	ClientID string // application (client) id; case-insensitive unless ExactScopes
 	Host     string // authority host, e.g. login.microsoftonline.com; case-insensitive
 	Tenant   string // tenant id or domain; case-insensitive
-	Kind     Kind   // app or obo
+	Kind     Kind   // app, obo or obo-rt
 	// ExactScopes keeps the case of scopes and of the client id: "Read" and
 	// "read" (or clients "MyApp" and "myapp") get different keys. Use it for
 	// generic OAuth 2.0 / OIDC issuers, whose scopes (RFC 6749 §3.3) and client
@@ -337,6 +343,8 @@ func ParseKey(key string) (KeyParts, error) {
 		k.Kind = KindApp
 	case "obo":
 		k.Kind = KindOBO
+	case "obo-rt":
+		k.Kind = KindOBOSession
 	default:
 		return KeyParts{}, fmt.Errorf("cache: key has unknown kind %q", f[3])
 	}

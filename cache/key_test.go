@@ -296,3 +296,31 @@ func TestStemMatchesPrefix(t *testing.T) {
 		}
 	}
 }
+
+// A session key (kind obo-rt, no scopes) parses back to its parts, apart
+// from token keys of the same partition, and its Session never prints the
+// refresh token.
+func TestSessionKey(t *testing.T) {
+	for _, p := range []Prefix{MakePrefix("App", "Host:8443", "T"), MakePrefix("a", "h", "t").ExactScopes()} {
+		key := string(p.AppendKey(nil, KindOBOSession, "hash=|x", nil))
+		got, err := ParseKey(key)
+		if err != nil || got.Kind != KindOBOSession || got.Extra != "hash=|x" || len(got.Scopes) != 0 ||
+			got.Kind.String() != "obo-rt" {
+			t.Fatalf("ParseKey(%q) = %+v, %v", key, got, err)
+		}
+		if again := string(AppendKey(nil, got)); again != key {
+			t.Fatalf("not canonical: %q -> %q", key, again)
+		}
+		if tok := string(p.AppendKey(nil, KindOBO, "hash=|x", nil)); tok == key || !strings.HasPrefix(key, p.Client()) {
+			t.Fatalf("session key %q vs token key %q, client prefix %q", key, tok, p.Client())
+		}
+	}
+	s := Session{RefreshToken: "rt-very-secret", HomeAccountID: "u.t", Username: "user@x"}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("x", "s", s, "p", &s)
+	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%+v", &s), fmt.Sprintf("%#v", s), b.String()} {
+		if strings.Contains(out, "very-secret") || !strings.Contains(out, "u.t") {
+			t.Errorf("formatted session %q", out)
+		}
+	}
+}

@@ -62,7 +62,9 @@ type snapshot struct {
 	fi    os.FileInfo // nil: no file
 	doc   *document
 	index map[string]indexed
-	err   error // the file cannot be read with this store's key
+	// sessions are the on-behalf-of sessions by key (sessions.go).
+	sessions map[string]sessionIndexed
+	err      error // the file cannot be read with this store's key
 	// damaged: the file did not parse; doc and index are empty and the next
 	// write moves the file aside.
 	damaged bool
@@ -122,7 +124,7 @@ func (s *Store) current() (*snapshot, error) {
 		return nil, err
 	}
 	if snap.doc == nil { // damaged: serve nothing until a writer rebuilds it
-		snap.doc, snap.index, snap.damaged = newDocument(), map[string]indexed{}, true
+		snap.doc, snap.index, snap.sessions, snap.damaged = newDocument(), map[string]indexed{}, map[string]sessionIndexed{}, true
 	}
 	s.snap.Store(snap)
 	return snap, nil
@@ -142,7 +144,7 @@ func sameFile(a, b os.FileInfo) bool {
 func (s *Store) read() (*snapshot, error) {
 	f, err := os.Open(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &snapshot{doc: newDocument(), index: map[string]indexed{}}, nil
+		return &snapshot{doc: newDocument(), index: map[string]indexed{}, sessions: map[string]sessionIndexed{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("filestore: %w", err)
@@ -173,7 +175,7 @@ func (s *Store) read() (*snapshot, error) {
 			"path", s.path, "err", err)
 		return snap, nil
 	}
-	snap.index = buildIndex(snap.doc)
+	snap.index, snap.sessions = buildIndex(snap.doc), buildSessionIndex(snap.doc)
 	return snap, nil
 }
 
@@ -181,6 +183,20 @@ func (s *Store) read() (*snapshot, error) {
 // unexpired. An entry written under the bare host name (as MSAL Python
 // writes it) answers a key whose host has a port.
 func (s *Store) Get(_ context.Context, key string) (*cache.Token, error) {
+	snap, err := s.readable()
+	if err != nil {
+		return nil, err
+	}
+	e, ok := lookup(snap.index, key)
+	if !ok || !time.Now().Before(e.tok.ExpiresOn) {
+		return nil, nil
+	}
+	t := e.tok
+	return &t, nil
+}
+
+// readable returns the current snapshot, or why this store cannot read it.
+func (s *Store) readable() (*snapshot, error) {
 	snap, err := s.current()
 	if err != nil {
 		return nil, err
@@ -188,17 +204,19 @@ func (s *Store) Get(_ context.Context, key string) (*cache.Token, error) {
 	if snap.err != nil {
 		return nil, snap.err
 	}
-	e, ok := snap.index[key]
+	return snap, nil
+}
+
+// lookup returns m's entry for key or, when key's host has a port and m has
+// none for it, for the bare host name.
+func lookup[V any](m map[string]V, key string) (V, bool) {
+	v, ok := m[key]
 	if !ok {
 		if alt := bareHostKey(key); alt != "" {
-			e, ok = snap.index[alt]
+			v, ok = m[alt]
 		}
 	}
-	if !ok || !time.Now().Before(e.tok.ExpiresOn) {
-		return nil, nil
-	}
-	t := e.tok
-	return &t, nil
+	return v, ok
 }
 
 // bareHostKey returns key with the port removed from its host, or "" when

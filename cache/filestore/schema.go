@@ -18,29 +18,40 @@ import (
 
 // Sections of MSAL's unified cache schema (entra-protocol.md §8).
 const (
-	secAccessToken = "AccessToken"
-	secAppMetadata = "AppMetadata"
+	secAccessToken  = "AccessToken"
+	secRefreshToken = "RefreshToken"
+	secAccount      = "Account"
+	secAppMetadata  = "AppMetadata"
 )
 
 // standardSections are written as {} when empty, as MSAL Go does.
-var standardSections = []string{secAccessToken, "RefreshToken", "IdToken", "Account", secAppMetadata}
+var standardSections = []string{secAccessToken, secRefreshToken, "IdToken", secAccount, secAppMetadata}
 
 // fieldKey is the entry field that carries an appcred key the schema's own
 // fields cannot express (CAE extra, exact-case scopes); MSAL keeps unknown
 // fields and ignores them.
 const fieldKey = "appcred_key"
 
-// document is a parsed cache file. Every section other than AccessToken and
-// AppMetadata, and every entry and field appcred did not write, is kept as
-// read. A document is never modified once a snapshot holds it: writers clone.
+// document is a parsed cache file. Every other section, and every entry and
+// field appcred did not write, is kept as read. A document is never modified
+// once a snapshot holds it: writers clone.
 type document struct {
-	top  map[string]json.RawMessage // sections as read (AccessToken and AppMetadata are stale here)
+	top  map[string]json.RawMessage // sections as read (those parsed below are stale here)
 	at   map[string]json.RawMessage // AccessToken entries by name
+	rt   map[string]json.RawMessage // RefreshToken entries by name
+	acct map[string]json.RawMessage // Account entries by name
 	meta map[string]json.RawMessage // AppMetadata entries by name
 }
 
 func newDocument() *document {
-	return &document{top: map[string]json.RawMessage{}, at: map[string]json.RawMessage{}, meta: map[string]json.RawMessage{}}
+	return &document{top: map[string]json.RawMessage{}, at: map[string]json.RawMessage{}, rt: map[string]json.RawMessage{},
+		acct: map[string]json.RawMessage{}, meta: map[string]json.RawMessage{}}
+}
+
+// sections returns the sections appcred parses, by name.
+func (d *document) sections() map[string]*map[string]json.RawMessage {
+	return map[string]*map[string]json.RawMessage{secAccessToken: &d.at, secRefreshToken: &d.rt, secAccount: &d.acct,
+		secAppMetadata: &d.meta}
 }
 
 // parseDocument parses a cache file's JSON. Empty input is an empty cache.
@@ -55,7 +66,7 @@ func parseDocument(data []byte) (*document, error) {
 	if d.top == nil {
 		return nil, errors.New("not a JSON object")
 	}
-	for name, dst := range map[string]*map[string]json.RawMessage{secAccessToken: &d.at, secAppMetadata: &d.meta} {
+	for name, dst := range d.sections() {
 		raw, ok := d.top[name]
 		if !ok || string(raw) == "null" {
 			continue
@@ -72,7 +83,8 @@ func parseDocument(data []byte) (*document, error) {
 
 // clone returns a copy whose maps a writer may change.
 func (d *document) clone() *document {
-	return &document{top: maps.Clone(d.top), at: maps.Clone(d.at), meta: maps.Clone(d.meta)}
+	return &document{top: maps.Clone(d.top), at: maps.Clone(d.at), rt: maps.Clone(d.rt), acct: maps.Clone(d.acct),
+		meta: maps.Clone(d.meta)}
 }
 
 // encode returns the document as JSON.
@@ -83,8 +95,8 @@ func (d *document) encode() ([]byte, error) {
 			top[s] = json.RawMessage("{}")
 		}
 	}
-	for name, m := range map[string]map[string]json.RawMessage{secAccessToken: d.at, secAppMetadata: d.meta} {
-		raw, err := json.Marshal(m)
+	for name, m := range d.sections() {
+		raw, err := json.Marshal(*m)
 		if err != nil {
 			return nil, fmt.Errorf("section %s: %w", name, err)
 		}

@@ -30,20 +30,22 @@ func (s *Store) Put(ctx context.Context, key string, t *cache.Token) error {
 }
 
 // Delete removes every AccessToken entry that answers key (including one
-// for its bare host name), wherever it came from. A missing key is not an
-// error.
+// for its bare host name), wherever it came from; for a session key it is
+// DeleteSession. A missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if _, err := cache.ParseKey(key); err != nil {
+	if p, err := cache.ParseKey(key); err != nil {
 		return fmt.Errorf("filestore: %w", err)
+	} else if p.Kind == cache.KindOBOSession {
+		return s.DeleteSession(ctx, key)
 	}
 	snap, err := s.current()
 	if err != nil {
 		return err
 	}
-	alt := bareHostKey(key)
-	if _, ok := snap.index[key]; !ok && (alt == "" || snap.index[alt].name == "") && snap.err == nil {
+	if _, ok := lookup(snap.index, key); !ok && snap.err == nil {
 		return nil // nothing to delete: no write
 	}
+	alt := bareHostKey(key)
 	return s.update(ctx, func(d *document, _ time.Time) {
 		for name, raw := range d.at {
 			var e atEntry
@@ -57,22 +59,23 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	})
 }
 
-// Keys returns the keys of the unexpired tokens in the file, whichever
-// client wrote them (implements [cache.Lister]).
+// Keys returns the keys of the unexpired tokens and of the on-behalf-of
+// sessions in the file, whichever client wrote them (implements
+// [cache.Lister]).
 func (s *Store) Keys(context.Context) ([]string, error) {
-	snap, err := s.current()
+	snap, err := s.readable()
 	if err != nil {
 		return nil, err
 	}
-	if snap.err != nil {
-		return nil, snap.err
-	}
 	now := time.Now()
-	keys := make([]string, 0, len(snap.index))
+	keys := make([]string, 0, len(snap.index)+len(snap.sessions))
 	for k, e := range snap.index {
 		if now.Before(e.tok.ExpiresOn) {
 			keys = append(keys, k)
 		}
+	}
+	for k := range snap.sessions {
+		keys = append(keys, k)
 	}
 	return keys, nil
 }
@@ -129,6 +132,6 @@ func (s *Store) update(ctx context.Context, change func(d *document, now time.Ti
 	if err != nil {
 		return fmt.Errorf("filestore: %w", err)
 	}
-	s.snap.Store(&snapshot{fi: fi, doc: d, index: buildIndex(d)})
+	s.snap.Store(&snapshot{fi: fi, doc: d, index: buildIndex(d), sessions: buildSessionIndex(d)})
 	return nil
 }

@@ -67,3 +67,44 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeSession feeds stored session values, plain and sealed, to the
+// session decoder: no panic; an error is the store's own and never quotes
+// the value; a sealed store accepts only sealed values; an accepted session
+// has a refresh token and survives a round trip through PutSession's
+// encoding.
+func FuzzDecodeSession(f *testing.F) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	f.Cleanup(func() { _ = c.Close() })
+	plain, _ := New(c, Options{})
+	sealed, _ := New(c, Options{Key: bytes.Repeat([]byte{7}, 32)})
+	good, _ := json.Marshal(cache.Session{RefreshToken: "rt-value-1234567", HomeAccountID: "u.t", Username: "a@t"})
+	for _, s := range [][]byte{good, sealed.sealer.Seal(good), []byte(`{"refresh_token":""}`), []byte(`{}`),
+		[]byte("null"), nil, []byte("garbage"), []byte(`{"access_token":"x"}`)} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, useSealed bool) {
+		s := plain
+		if useSealed {
+			s = sealed
+		}
+		v, err := s.decodeSession(raw)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "redisstore: ") || len(raw) >= 12 && strings.Contains(msg, string(raw)) {
+				t.Fatalf("error %q is not the store's or quotes the value", msg)
+			}
+			return
+		}
+		if v == nil || v.RefreshToken == "" || useSealed && !seal.IsSealed(raw) {
+			t.Fatalf("accepted session %v", v)
+		}
+		enc, err := s.encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := s.decodeSession(enc); err != nil || *again != *v {
+			t.Fatalf("round trip: %v, %v; want %v", again, err, v)
+		}
+	})
+}

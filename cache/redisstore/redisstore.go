@@ -47,6 +47,10 @@ type Options struct {
 	LeaseTTL time.Duration
 	// Poll is how often a waiter looks for the lease holder's token (default 20 ms).
 	Poll time.Duration
+	// SessionTTL is how long an on-behalf-of session (its refresh token) is
+	// kept after it was last written (default 90 days, Entra's refresh
+	// token lifetime).
+	SessionTTL time.Duration
 	// Logger receives the outage and recovery messages. Nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -71,7 +75,7 @@ func New(c redis.UniversalClient, o Options) (*Store, error) {
 	}
 	for p, d := range map[*time.Duration]time.Duration{
 		&o.Timeout: 100 * time.Millisecond, &o.RetryAfter: 5 * time.Second,
-		&o.LeaseTTL: 10 * time.Second, &o.Poll: 20 * time.Millisecond,
+		&o.LeaseTTL: 10 * time.Second, &o.Poll: 20 * time.Millisecond, &o.SessionTTL: DefaultSessionTTL,
 	} {
 		if *p <= 0 {
 			*p = d
@@ -91,7 +95,8 @@ func New(c redis.UniversalClient, o Options) (*Store, error) {
 	return s, nil
 }
 
-// tokenKey and leaseKey are the Redis keys of a cache key's token and lease.
+// tokenKey and leaseKey are the Redis keys of a cache key's token and lease
+// (sessionKey, in sessions.go, of a session's).
 func (s *Store) tokenKey(key string) string { return s.o.Prefix + "t:" + key }
 func (s *Store) leaseKey(key string) string { return s.o.Prefix + "l:" + key }
 
@@ -135,27 +140,56 @@ func (s *Store) call(ctx context.Context, fn func(ctx context.Context) error) er
 // Get returns key's token, or (nil, nil) on a miss or while Redis is
 // unavailable. A value that does not decode is an error (and no token).
 func (s *Store) Get(ctx context.Context, key string) (*cache.Token, error) {
-	var raw []byte
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		raw, err = s.c.Get(ctx, s.tokenKey(key)).Bytes()
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, errSkipped) || errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
+	raw, err := s.getRaw(ctx, s.tokenKey(key))
+	if raw == nil || err != nil {
 		return nil, err
 	}
 	return s.decode(raw)
 }
 
-// decode opens and parses a stored value; an expired token is a miss.
-func (s *Store) decode(raw []byte) (*cache.Token, error) {
+// getRaw returns the value of the Redis key rkey, or (nil, nil) on a miss
+// or while Redis is unavailable.
+func (s *Store) getRaw(ctx context.Context, rkey string) ([]byte, error) {
+	var raw []byte
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		raw, err = s.c.Get(ctx, rkey).Bytes()
+		return err
+	})
+	if errors.Is(err, errSkipped) || errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return raw, err
+}
+
+// unseal opens a stored value: sealed when the store has a key (and
+// refused when sealed but the store has none).
+func (s *Store) unseal(raw []byte) ([]byte, error) {
 	if s.sealer != nil || seal.IsSealed(raw) {
 		var err error
 		if raw, err = s.sealer.Open(raw); err != nil {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
+	}
+	return raw, nil
+}
+
+// encode returns v's JSON, sealed when the store has a key.
+func (s *Store) encode(v any) ([]byte, error) {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: encode: %w", err)
+	}
+	if s.sealer != nil {
+		val = s.sealer.Seal(val)
+	}
+	return val, nil
+}
+
+// decode opens and parses a stored value; an expired token is a miss.
+func (s *Store) decode(raw []byte) (*cache.Token, error) {
+	raw, err := s.unseal(raw)
+	if err != nil {
+		return nil, err
 	}
 	var t cache.Token
 	if err := json.Unmarshal(raw, &t); err != nil || t.AccessToken == "" {
@@ -174,12 +208,9 @@ func (s *Store) Put(ctx context.Context, key string, t *cache.Token) error {
 	if ttl <= 0 {
 		return s.Delete(ctx, key)
 	}
-	val, err := json.Marshal(t)
+	val, err := s.encode(t)
 	if err != nil {
-		return fmt.Errorf("redisstore: encode token: %w", err)
-	}
-	if s.sealer != nil {
-		val = s.sealer.Seal(val)
+		return err
 	}
 	err = s.call(ctx, func(ctx context.Context) error { return s.c.Set(ctx, s.tokenKey(key), val, ttl).Err() })
 	if errors.Is(err, errSkipped) {
@@ -188,27 +219,36 @@ func (s *Store) Put(ctx context.Context, key string, t *cache.Token) error {
 	return err
 }
 
-// Delete removes key. Unlike Get and Put it reports an outage, so a purge
-// that could not reach Redis says so.
+// Delete removes key (a token, or a session given its session key). Unlike
+// Get and Put it reports an outage, so a purge that could not reach Redis
+// says so.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if p, err := cache.ParseKey(key); err == nil && p.Kind == cache.KindOBOSession {
+		return s.DeleteSession(ctx, key)
+	}
 	return s.call(ctx, func(ctx context.Context) error { return s.c.Del(ctx, s.tokenKey(key)).Err() })
 }
 
-// Keys returns the cache keys held under the prefix (implements
-// [cache.Lister]), scanning every master of a cluster.
+// Keys returns the cache keys of the tokens and sessions held under the
+// prefix (implements [cache.Lister]), scanning every master of a cluster.
 func (s *Store) Keys(ctx context.Context) ([]string, error) {
 	var mu sync.Mutex
 	var keys []string
 	scan := func(ctx context.Context, c redis.Cmdable) error {
 		var found []string
-		it := c.Scan(ctx, 0, globEscape(s.tokenKey(""))+"*", 500).Iterator()
-		for it.Next(ctx) {
-			found = append(found, strings.TrimPrefix(it.Val(), s.tokenKey("")))
+		for _, ns := range []string{s.tokenKey(""), s.sessionKey("")} {
+			it := c.Scan(ctx, 0, globEscape(ns)+"*", 500).Iterator()
+			for it.Next(ctx) {
+				found = append(found, strings.TrimPrefix(it.Val(), ns))
+			}
+			if err := it.Err(); err != nil {
+				return err
+			}
 		}
 		mu.Lock()
 		keys = append(keys, found...)
 		mu.Unlock()
-		return it.Err()
+		return nil
 	}
 	var err error
 	if cc, ok := s.c.(*redis.ClusterClient); ok {

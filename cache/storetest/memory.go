@@ -12,12 +12,15 @@ import (
 // reference the conformance suite is checked against, and a stand-in store
 // for tests of code that takes one.
 type Memory struct {
-	mu sync.Mutex
-	m  map[string]cache.Token
+	mu       sync.Mutex
+	m        map[string]cache.Token
+	sessions map[string]cache.Session
 }
 
 // NewMemory returns an empty Memory store.
-func NewMemory() *Memory { return &Memory{m: map[string]cache.Token{}} }
+func NewMemory() *Memory {
+	return &Memory{m: map[string]cache.Token{}, sessions: map[string]cache.Session{}}
+}
 
 // Get returns a copy of key's token, or (nil, nil) when it is missing or
 // expired; an expired token is removed.
@@ -43,20 +46,53 @@ func (s *Memory) Put(_ context.Context, key string, t *cache.Token) error {
 	return nil
 }
 
-// Delete removes key; a missing key is not an error.
+// Delete removes key (a token or a session); a missing key is not an error.
 func (s *Memory) Delete(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, key)
+	delete(s.sessions, key)
 	return nil
 }
 
-// Keys returns the keys held, expired ones included until they are read.
+// GetSession returns a copy of key's session, or (nil, nil) (implements
+// [cache.SessionStore]).
+func (s *Memory) GetSession(_ context.Context, key string) (*cache.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.sessions[key]
+	if !ok {
+		return nil, nil
+	}
+	return &v, nil
+}
+
+// PutSession stores a copy of v under key.
+func (s *Memory) PutSession(_ context.Context, key string, v *cache.Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions[key] = *v
+	return nil
+}
+
+// DeleteSession removes key's session; a missing one is not an error.
+func (s *Memory) DeleteSession(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, key)
+	return nil
+}
+
+// Keys returns the keys held (tokens, expired ones included until they are
+// read, and sessions).
 func (s *Memory) Keys(context.Context) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := make([]string, 0, len(s.m))
+	keys := make([]string, 0, len(s.m)+len(s.sessions))
 	for k := range s.m {
+		keys = append(keys, k)
+	}
+	for k := range s.sessions {
 		keys = append(keys, k)
 	}
 	return keys, nil

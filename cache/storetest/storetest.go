@@ -7,7 +7,9 @@
 //	}
 //
 // Cases that need to reach under a store's API (damaged data, fields the
-// store does not know, reopening) run when a [Harness] provides the means.
+// store does not know, reopening) run when a [Harness] provides the means;
+// the on-behalf-of session cases run for stores that implement
+// [cache.SessionStore].
 package storetest
 
 import (
@@ -63,7 +65,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T) cache.Store, h Harness) {
 		{"UnknownFields", testUnknown},
 		{"Corrupt", testCorrupt},
 	}
-	for _, c := range cases {
+	for _, c := range append(cases, sessionCases...) {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t), h) })
 	}
 }

@@ -208,10 +208,10 @@ type cacheEntry struct {
 	ClientID  string    `json:"clientId"`
 	Authority string    `json:"authorityHost"`
 	Tenant    string    `json:"tenant"`
-	Kind      string    `json:"kind"`            // app or obo
+	Kind      string    `json:"kind"`            // app, obo or obo-rt (an on-behalf-of session's refresh token)
 	Extra     string    `json:"extra,omitempty"` // e.g. xms_cc=cp1 (CAE), an OBO user assertion hash
 	Scopes    []string  `json:"scopes"`
-	ExpiresOn time.Time `json:"expiresOn"`
+	ExpiresOn time.Time `json:"expiresOn,omitzero"` // none for a session: the authority decides
 	Source    string    `json:"source"`
 }
 
@@ -245,8 +245,9 @@ func newCacheListCmd() *cobra.Command {
 	return cmd
 }
 
-// listCache reads every unexpired token's key and expiry from the store,
-// and returns the discovery file beside it (nil for Redis).
+// listCache reads the key and expiry of every unexpired token, and the key
+// of every on-behalf-of session, from the store, and returns the discovery
+// file beside it (nil for Redis).
 func listCache(ctx context.Context, f cacheFlags) ([]cacheEntry, *authority.DiscoveryFile, error) {
 	c, err := openCache(f)
 	if err != nil {
@@ -263,20 +264,14 @@ func listCache(ctx context.Context, f cacheFlags) ([]cacheEntry, *authority.Disc
 	}
 	entries := []cacheEntry{}
 	for _, k := range keys {
-		p, err := cache.ParseKey(k)
-		if err != nil {
-			continue // not a token key of appcred's form
-		}
-		t, err := c.store.Get(ctx, k)
+		e, ok, err := cacheEntryOf(ctx, c.store, k)
 		if err != nil {
 			return nil, nil, fmt.Errorf("cache %s: %w", c.source, err)
 		}
-		if t == nil {
-			continue // expired or removed meanwhile
+		if ok {
+			e.Source = c.source
+			entries = append(entries, e)
 		}
-		entries = append(entries, cacheEntry{ClientID: p.ClientID, Authority: p.Host, Tenant: p.Tenant,
-			Kind: p.Kind.String(), Extra: p.Extra,
-			Scopes: p.Scopes, ExpiresOn: t.ExpiresOn.UTC(), Source: c.source})
 	}
 	slices.SortFunc(entries, func(a, b cacheEntry) int {
 		return strings.Compare(a.ClientID+"|"+a.Authority+"|"+a.Tenant+"|"+strings.Join(a.Scopes, " "),
@@ -308,6 +303,32 @@ func printDiscovery(w, errw io.Writer, df *authority.DiscoveryFile) error {
 	return tw.Flush()
 }
 
+// cacheEntryOf describes the token or on-behalf-of session under key, never
+// its value; ok is false for a key not of appcred's form, or expired or
+// removed meanwhile.
+func cacheEntryOf(ctx context.Context, st cache.Store, key string) (e cacheEntry, ok bool, err error) {
+	p, err := cache.ParseKey(key)
+	if err != nil {
+		return e, false, nil
+	}
+	e = cacheEntry{ClientID: p.ClientID, Authority: p.Host, Tenant: p.Tenant, Kind: p.Kind.String(), Extra: p.Extra,
+		Scopes: p.Scopes}
+	if p.Kind == cache.KindOBOSession {
+		ss, isSS := st.(cache.SessionStore)
+		if !isSS {
+			return e, false, nil
+		}
+		v, err := ss.GetSession(ctx, key)
+		return e, v != nil, err
+	}
+	t, err := st.Get(ctx, key)
+	if err != nil || t == nil {
+		return e, false, err
+	}
+	e.ExpiresOn = t.ExpiresOn.UTC()
+	return e, true, nil
+}
+
 // printCacheTable prints entries as an aligned table.
 func printCacheTable(w io.Writer, entries []cacheEntry) error {
 	if len(entries) == 0 {
@@ -322,8 +343,12 @@ func printCacheTable(w io.Writer, entries []cacheEntry) error {
 		if e.Extra != "" {
 			kind += " " + e.Extra
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s\n", e.ClientID, e.Authority, e.Tenant, kind,
-			strings.Join(e.Scopes, " "), humanTime(e.ExpiresOn), relative(e.ExpiresOn, now), e.Source)
+		expires := "- (refresh token)"
+		if !e.ExpiresOn.IsZero() {
+			expires = humanTime(e.ExpiresOn) + " (" + relative(e.ExpiresOn, now) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ClientID, e.Authority, e.Tenant, kind,
+			strings.Join(e.Scopes, " "), expires, e.Source)
 	}
 	return tw.Flush()
 }
