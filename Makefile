@@ -73,15 +73,16 @@ bench-chart:
 	cd bench && $(GO) run ./chart -in ../docs/bench-chart.txt -out ../docs -command 'make bench-chart'
 
 ## fuzz: run every fuzz target (any `func FuzzX` in a _test.go file of this module or the nested ones) for FUZZTIME
-## each, FUZZJOBS at a time (each then with one worker), logs per target in $TMPDIR/appcred-fuzz (`make test` already
-## runs every target's seed corpus).
+## each (FUZZTARGETS, a regexp over target names, picks some), FUZZJOBS at a time (each then with one worker), logs
+## per target in $TMPDIR/appcred-fuzz (`make test` already runs every target's seed corpus).
 ## FUZZMINIMIZE bounds the minimisation of each new interesting input (Go's default, 60 s, stalls the targets whose
 ## seeds are whole files, such as FuzzDirectoryFile).
 FUZZTIME ?= 10m
 FUZZMINIMIZE ?= 5s
 FUZZJOBS ?= 1
+FUZZTARGETS ?= .
 fuzz:
-	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZMINIMIZE=$(FUZZMINIMIZE) FUZZJOBS=$(FUZZJOBS) bash scripts/fuzz.sh $(PEERS)
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZMINIMIZE=$(FUZZMINIMIZE) FUZZJOBS=$(FUZZJOBS) FUZZTARGETS='$(FUZZTARGETS)' bash scripts/fuzz.sh $(PEERS)
 
 ## load: drive the local authority on loopback for LOAD_SECONDS (60) with bounded load (cmd/appcred-load) and report
 ## tokens/s, p50/p99 latency and peak RSS; fails on any failed request or on RSS growing without bound.

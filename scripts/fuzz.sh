@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # fuzz.sh — run every fuzz target (any `func FuzzX` in a _test.go file of the root module and of the nested modules
 # given as arguments) for FUZZTIME each. FUZZJOBS targets run at once, each with one fuzzing worker, so a 2-core
-# machine can run them side by side; a log per target goes to FUZZLOGS. Exits non-zero when any target fails.
+# machine can run them side by side; a log per target goes to FUZZLOGS; FUZZTARGETS (an extended regexp over the
+# target names, default all) picks some. Exits non-zero when any target fails.
 set -euo pipefail
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10m}
 FUZZMINIMIZE=${FUZZMINIMIZE:-5s}
 FUZZJOBS=${FUZZJOBS:-1}
 FUZZLOGS=${FUZZLOGS:-${TMPDIR:-/tmp}/appcred-fuzz}
+FUZZTARGETS=${FUZZTARGETS:-.}
 mkdir -p "$FUZZLOGS"
 
 targets=$(for m in . "$@"; do
   (cd "$m" && for d in $($GO list -f '{{.Dir}}' ./...); do
-    for t in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$d"/*_test.go 2>/dev/null | cut -c6-); do echo "$d $t"; done
+    for t in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$d"/*_test.go 2>/dev/null | cut -c6- | grep -E "$FUZZTARGETS"); do
+      echo "$d $t"
+    done
   done)
 done)
 echo "fuzz: $(echo "$targets" | wc -l) targets, $FUZZTIME each, $FUZZJOBS at a time, logs in $FUZZLOGS"
