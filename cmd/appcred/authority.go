@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 
 	"github.com/appcred/appcred/sts"
 	"github.com/appcred/appcred/sts/directory"
-	"github.com/appcred/appcred/sts/intercept"
 )
 
 func init() { addVerb(newAuthorityCmd, "authority") }
@@ -191,69 +189,6 @@ func parsePrefixes(flag string, in []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
-}
-
-func printServing(w io.Writer, a *sts.Authority, asJSON bool) error {
-	url := a.URL()
-	if asJSON {
-		out := map[string]any{"url": url, "ca_file": a.CAFile(), "state": a.Dir()}
-		if c := a.ConsoleURL(); c != "" {
-			out["console"] = c
-		}
-		if s := a.Seed(); s != nil {
-			out["seed"] = s
-		}
-		if env := a.InterceptEnv(); env != nil {
-			out["intercept"] = map[string]any{"addr": a.InterceptAddr(), "env": envMap(env)}
-		}
-		if env := a.ManagedIdentityEnv(); env != nil {
-			out["managed_identity"] = map[string]any{"env": envMap(env)}
-		}
-		return json.NewEncoder(w).Encode(out)
-	}
-	fmt.Fprintf(w, "appcred authority listening on %s\n", url)
-	if ca := a.CAFile(); ca != "" {
-		fmt.Fprintf(w, "CA certificate: %s\n", ca)
-		fmt.Fprintf(w, "  trust it with --ca-file %s (appcred), REQUESTS_CA_BUNDLE=%s (Python) or appcred.WithCACertificates (Go)\n",
-			shellQuote(ca), shellQuote(ca))
-	}
-	fmt.Fprintf(w, "state: %s\n", a.Dir())
-	if c := a.Chaos(); c != (sts.Chaos{}) {
-		fmt.Fprintf(w, "chaos: token requests get %s\n", c)
-	}
-	if c := a.ConsoleURL(); c != "" {
-		fmt.Fprintf(w, "console: %s (loopback clients only unless --console-allow)\n", c)
-	}
-	if s := a.Seed(); s != nil {
-		fmt.Fprintf(w, "seeded a development tenant:\n")
-		fmt.Fprintf(w, "  authority:     %s\n", a.TenantURL(s.TenantID))
-		fmt.Fprintf(w, "  tenant id:     %s\n", s.TenantID)
-		fmt.Fprintf(w, "  client id:     %s\n", s.ClientID)
-		fmt.Fprintf(w, "  client secret: %s   (shown once; stored hashed)\n", s.ClientSecret)
-		fmt.Fprintf(w, "  scope:         %s   (role %s granted)\n", s.Scope, s.Role)
-		fmt.Fprintf(w, "get a token:\n  export %s=%s\n", secretVar, shellQuote(s.ClientSecret))
-		fmt.Fprintf(w, "  %s\n", tokenCommand(a, s.TenantID, s.ClientID, s.Scope))
-	} else if err := printDirectory(w, a); err != nil {
-		return err
-	}
-	if env := a.InterceptEnv(); env != nil {
-		fmt.Fprintf(w, "intercept proxy on %s (only Microsoft identity and Resource Manager hosts; others refused)\n", a.InterceptAddr())
-		fmt.Fprintf(w, "run unmodified apps offline after:\n%s", intercept.ExportLines(env))
-	}
-	if env := a.ManagedIdentityEnv(); env != nil {
-		fmt.Fprintf(w, "managed-identity endpoint (App Service protocol) for %s; ManagedIdentityCredential works after:\n%s",
-			strings.Join(a.ManagedIdentities(), ", "), intercept.ExportLines(env))
-	}
-	return nil
-}
-
-// envMap is vars as a JSON object.
-func envMap(vars []intercept.Var) map[string]string {
-	out := make(map[string]string, len(vars))
-	for _, v := range vars {
-		out[v.Name] = v.Value
-	}
-	return out
 }
 
 func newKeysCmd() *cobra.Command {
