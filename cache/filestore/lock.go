@@ -80,8 +80,15 @@ func tryCreateLock(ctx context.Context, lp string) (unlock func(), err error) {
 		_ = os.Remove(lp)
 		return nil, fmt.Errorf("filestore: lock %s: %w", lp, errors.Join(werr, serr))
 	}
+	lockCreated(lp)
 	fl := flock.New(lp, flock.SetFlag(os.O_RDONLY))
 	if ok, err := fl.TryLockContext(ctx, lockRetry); err != nil || !ok {
+		if errors.Is(err, fs.ErrNotExist) {
+			// A peer removed our file before we flocked it (msal-extensions removes
+			// {file}.lockfile when it finishes, even one it did not create after
+			// its own 5 s wait ran out): start again.
+			return nil, nil
+		}
 		// Only a flock-only peer can hold it; the file is ours, remove it.
 		removeIfSame(lp, created)
 		return nil, fmt.Errorf("filestore: lock %s: %w", lp, errors.Join(err, ctx.Err()))
@@ -101,6 +108,10 @@ func tryCreateLock(ctx context.Context, lp string) (unlock func(), err error) {
 		_ = fl.Unlock()
 	}, nil
 }
+
+// lockCreated runs between creating the lock file and flocking it; tests
+// use it to play a peer that removes the file at that moment.
+var lockCreated = func(string) {}
 
 // removeIfStale removes the lock file lp when its holder is gone: nobody
 // flocks it and the pid it names no longer runs, or it is older than
