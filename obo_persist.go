@@ -130,8 +130,11 @@ func (c *Client) forgetPersisted(ctx context.Context, homeAccountID string, gone
 	var tokens []cache.KeyParts
 	var tokenKeys []string
 	for _, k := range keys {
+		if !strings.HasPrefix(k, c.prefix.Client()) {
+			continue
+		}
 		p, err := cache.ParseKey(k)
-		if err != nil || !strings.HasPrefix(k, c.prefix.Client()) {
+		if err != nil {
 			continue
 		}
 		switch p.Kind {

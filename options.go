@@ -82,7 +82,7 @@ func WithTransport(rt http.RoundTripper) Option {
 // system roots, for example the CA of appcred's local authority.
 func WithCACertificates(pem []byte) Option {
 	return func(c *config) error {
-		if !hasPEMCertificate(pem) {
+		if !proof.HasPEMCertificate(pem) {
 			return errors.New("WithCACertificates: no PEM CERTIFICATE found")
 		}
 		c.rootCAs = append(c.rootCAs, pem)
@@ -278,17 +278,4 @@ func WithClaims(claims string) AcquireOption {
 // host (a multi-tenant application).
 func WithTenant(tenant string) AcquireOption {
 	return func(o *acquireOptions) { o.tenant = tenant }
-}
-
-// hasPEMCertificate reports whether data holds a PEM CERTIFICATE block. The
-// certificates are parsed on the first TLS handshake (wire.DefaultHTTPClient),
-// not here: parsing one with an ECDSA key costs a process more than the rest
-// of a run answered from the token cache.
-func hasPEMCertificate(data []byte) bool {
-	for b := range proof.PEMBlocks(data) {
-		if b.Type == "CERTIFICATE" {
-			return true
-		}
-	}
-	return false
 }

@@ -165,6 +165,17 @@ func assemble(key crypto.Signer, certs []*x509.Certificate) (*Certificate, error
 	return nil, fmt.Errorf("the private key matches none of the %d certificate(s)", len(certs))
 }
 
+// HasPEMCertificate reports whether data holds a PEM CERTIFICATE block,
+// without parsing it (a CA file is parsed on the first TLS handshake).
+func HasPEMCertificate(data []byte) bool {
+	for b := range PEMBlocks(data) {
+		if b.Type == "CERTIFICATE" {
+			return true
+		}
+	}
+	return false
+}
+
 // PEMBlocks yields the PEM blocks of data in order, skipping text around
 // them, and stops at the first byte that does not begin a block.
 func PEMBlocks(data []byte) iter.Seq[*pem.Block] {

@@ -62,8 +62,8 @@ func (p *pendingSignin) requestedResource() string {
 		return strings.TrimSpace(p.rec.Resource)
 	}
 	for _, s := range strings.Fields(p.rec.Scope) {
-		if len(s) > len(defaultSuffix) && strings.EqualFold(s[len(s)-len(defaultSuffix):], defaultSuffix) {
-			return s[:len(s)-len(defaultSuffix)]
+		if r, ok := trimDefault(s); ok && r != "" {
+			return r
 		}
 	}
 	return p.rec.Scope

@@ -251,6 +251,15 @@ var ignoredScopes = map[string]bool{"openid": true, "offline_access": true, "pro
 
 const defaultSuffix = "/.default"
 
+// trimDefault returns s without a trailing "/.default" (any case), and
+// whether it had one.
+func trimDefault(s string) (string, bool) {
+	if len(s) < len(defaultSuffix) || !strings.EqualFold(s[len(s)-len(defaultSuffix):], defaultSuffix) {
+		return s, false
+	}
+	return s[:len(s)-len(defaultSuffix)], true
+}
+
 // resolveScope finds the one resource a client-credentials scope names
 // ("{resource}/.default"), returning it and the resource as written.
 func resolveScope(t *directory.TenantIndex, scope string) (*directory.App, string, *Error) {
@@ -260,11 +269,11 @@ func resolveScope(t *directory.TenantIndex, scope string) (*directory.App, strin
 		if ignoredScopes[strings.ToLower(s)] {
 			continue
 		}
-		if len(s) < len(defaultSuffix) || !strings.EqualFold(s[len(s)-len(defaultSuffix):], defaultSuffix) {
+		r, ok := trimDefault(s)
+		if !ok {
 			nonDefault = append(nonDefault, s)
 			continue
 		}
-		r := s[:len(s)-len(defaultSuffix)]
 		if strings.TrimRight(r, "/") == "" {
 			return nil, "", newErr(http.StatusBadRequest, "invalid_scope", codeInvalidScope,
 				"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", clip(scope))

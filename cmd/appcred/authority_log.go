@@ -22,6 +22,7 @@ import (
 
 	"github.com/appcred/appcred/internal/wire"
 	"github.com/appcred/appcred/sts"
+	"github.com/appcred/appcred/sts/pki"
 	"github.com/appcred/appcred/sts/signin"
 )
 
@@ -128,7 +129,7 @@ func runLog(ctx context.Context, w io.Writer, o logOptions) error {
 func openServerLog(ctx context.Context, dir string, o logOptions) (io.ReadCloser, error) {
 	caFile := o.caFile
 	if caFile == "" {
-		caFile = filepath.Join(dir, "ca.pem")
+		caFile = filepath.Join(dir, pki.CACertFile)
 	}
 	var cas [][]byte
 	if pem, err := os.ReadFile(caFile); err == nil {

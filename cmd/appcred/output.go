@@ -78,10 +78,8 @@ func readCAFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
 	}
-	for b := range proof.PEMBlocks(data) {
-		if b.Type == "CERTIFICATE" {
-			return data, nil
-		}
+	if proof.HasPEMCertificate(data) {
+		return data, nil
 	}
 	return nil, fmt.Errorf("--ca-file %s: no PEM certificate in the file", path)
 }
